@@ -8,6 +8,14 @@ split only (no leakage) and then applied to any split:
 * audio: waveform -> log-magnitude spectrogram minus its per-frequency median
   ("noise floor"), scaled by the training split's standard deviation.
 
+Table tools for the cleaning lesson: :func:`quality_report` (what is wrong with
+a metadata table), :func:`pseudonymise_ids` (salted HMAC-SHA256 of sample ids)
+and :func:`save_clean` / :func:`load_clean` (a checksummed CSV, written
+atomically). The bundled dataset is cleaned by the same documented rules
+(:func:`mmteach.datasets.clean_metadata`) every time it is loaded, so later
+notebooks simply call :func:`mmteach.datasets.load_shapes_world` or
+:func:`load_prepared`.
+
 Example
 -------
 >>> from mmteach.datasets import make_shapes_world
@@ -20,18 +28,52 @@ Example
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mmteach.datasets import ShapesWorld, normalise_category, scrub_pii  # noqa: F401 (re-exported)
+from mmteach.datasets import (  # noqa: F401 (scrub_pii, normalise_category re-exported)
+    CATEGORIES,
+    RANGES,
+    SPLITS,
+    DataError,
+    ShapesWorld,
+    _write_atomic,
+    normalise_category,
+    scrub_pii,
+    sha256_file,
+)
 
 PAD, OOV = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[a-z0-9\u4e00-\u9fff]+(?:-[a-z0-9]+)*|\[(?:email|phone)\]")
+
+
+def _check_texts(texts: object, name: str = "texts") -> list[str]:
+    """A list of str from an iterable of str; a clear TypeError otherwise."""
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"{name}: expected an iterable of strings, got a single {type(texts).__name__}")
+    if not isinstance(texts, Iterable):
+        raise TypeError(f"{name}: expected an iterable of strings, got {type(texts).__name__}")
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"{name}[{i}]: expected str, got {type(t).__name__}")
+    return texts
+
+
+def _check_positive_int(value: object, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
 # --------------------------------------------------------------------------- text
@@ -40,6 +82,10 @@ _TOKEN = re.compile(r"[a-z0-9\u4e00-\u9fff]+(?:-[a-z0-9]+)*|\[(?:email|phone)\]"
 def clean_text(text: str) -> str:
     """Lower-case, scrub personal data and keep only word characters and spaces.
 
+    Words are runs of ``a-z``, digits and CJK characters (hyphenated words stay
+    whole); e-mail addresses and phone numbers become ``[email]`` and
+    ``[phone]``. Cleaning is idempotent: ``clean_text(clean_text(t)) == clean_text(t)``.
+
     Example
     -------
     >>> clean_text("  A Red BOX, call 555-0142-7788!")
@@ -47,7 +93,14 @@ def clean_text(text: str) -> str:
     """
     if not isinstance(text, str):
         raise TypeError(f"text: expected str, got {type(text).__name__}")
-    return " ".join(_TOKEN.findall(scrub_pii(text).lower()))
+    out = " ".join(_TOKEN.findall(scrub_pii(text).lower()))
+    # Dropping punctuation can join digits into a phone-like run ("1,2,3,..." ->
+    # "1 2 3 ..."): scrub again until nothing changes (each pass removes digits).
+    while True:
+        again = " ".join(_TOKEN.findall(scrub_pii(out)))
+        if again == out:
+            return out
+        out = again
 
 
 def tokenize(text: str) -> list[str]:
@@ -64,15 +117,24 @@ def tokenize(text: str) -> list[str]:
 def build_vocabulary(texts: Iterable[str], max_tokens: int | None = None, min_count: int = 1) -> list[str]:
     """Vocabulary ``[PAD, OOV, most frequent tokens...]`` (ties broken alphabetically).
 
+    Parameters
+    ----------
+    texts : iterable of str
+        The (training) texts.
+    max_tokens : int, optional
+        Cap on the vocabulary size, padding and OOV included (>= 3).
+    min_count : int
+        Keep only tokens seen at least this often.
+
     Example
     -------
     >>> build_vocabulary(["a red box", "a blue box"])
     ['<pad>', '<unk>', 'a', 'box', 'blue', 'red']
     """
-    if isinstance(texts, str):
-        raise TypeError("texts: expected an iterable of strings, got a single str")
-    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 3):
-        raise ValueError(f"max_tokens: expected an int >= 3 or None, got {max_tokens!r}")
+    texts = _check_texts(texts)
+    if max_tokens is not None:
+        _check_positive_int(max_tokens, "max_tokens", 3)
+    _check_positive_int(min_count, "min_count", 1)
     counts = Counter(tok for t in texts for tok in tokenize(t))
     if not counts:
         raise ValueError("texts: expected at least one non-empty text, got none")
@@ -82,18 +144,29 @@ def build_vocabulary(texts: Iterable[str], max_tokens: int | None = None, min_co
     return [PAD, OOV, *words]
 
 
+def _check_vocabulary(vocabulary: object) -> list[str]:
+    vocabulary = _check_texts(vocabulary, "vocabulary")
+    if vocabulary[:2] != [PAD, OOV]:
+        raise ValueError(f"vocabulary: expected to start with {[PAD, OOV]}, got {vocabulary[:2]}")
+    if len(set(vocabulary)) != len(vocabulary):
+        dup = sorted(w for w, c in Counter(vocabulary).items() if c > 1)
+        raise ValueError(f"vocabulary: expected unique tokens, got duplicates {dup[:5]}")
+    return vocabulary
+
+
 def encode_texts(texts: Sequence[str], vocabulary: Sequence[str], sequence_length: int) -> np.ndarray:
     """Token ids ``(n, sequence_length)`` int32, padded with 0 at the end, truncated.
+
+    Tokens missing from ``vocabulary`` become 1 (OOV).
 
     Example
     -------
     >>> encode_texts(["a red box"], ["<pad>", "<unk>", "a", "box", "red"], 5)
     array([[2, 4, 3, 0, 0]], dtype=int32)
     """
-    if not isinstance(sequence_length, int) or sequence_length < 1:
-        raise ValueError(f"sequence_length: expected a positive int, got {sequence_length!r}")
-    if list(vocabulary[:2]) != [PAD, OOV]:
-        raise ValueError(f"vocabulary: expected to start with {[PAD, OOV]}, got {list(vocabulary[:2])}")
+    _check_positive_int(sequence_length, "sequence_length", 1)
+    texts = _check_texts(texts)
+    vocabulary = _check_vocabulary(vocabulary)
     index = {w: i for i, w in enumerate(vocabulary)}
     out = np.zeros((len(texts), sequence_length), dtype=np.int32)
     for row, text in enumerate(texts):
@@ -103,8 +176,22 @@ def encode_texts(texts: Sequence[str], vocabulary: Sequence[str], sequence_lengt
 
 
 def decode_ids(ids: Sequence[int], vocabulary: Sequence[str]) -> str:
-    """Inverse of :func:`encode_texts` for one row (padding dropped)."""
-    return " ".join(vocabulary[i] for i in ids if i != 0)
+    """Inverse of :func:`encode_texts` for one row: tokens joined by spaces, padding dropped.
+
+    Example
+    -------
+    >>> decode_ids([2, 4, 1, 0], ["<pad>", "<unk>", "a", "box", "red"])
+    'a red <unk>'
+    """
+    vocabulary = _check_vocabulary(vocabulary)
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or not (ids.size == 0 or np.issubdtype(ids.dtype, np.integer)):
+        raise ValueError(f"ids: expected a 1-D sequence of ints, got shape {ids.shape} dtype {ids.dtype}")
+    if ids.size and (ids.min() < 0 or ids.max() >= len(vocabulary)):
+        raise ValueError(
+            f"ids: expected values in [0, {len(vocabulary)}), got range [{ids.min()}, {ids.max()}]"
+        )
+    return " ".join(vocabulary[i] for i in ids.tolist() if i != 0)
 
 
 # --------------------------------------------------------------------------- audio
@@ -113,31 +200,326 @@ def decode_ids(ids: Sequence[int], vocabulary: Sequence[str]) -> str:
 def log_spectrogram(audio: np.ndarray, frame_length: int = 128, frame_step: int = 64) -> np.ndarray:
     """Log-magnitude spectrogram ``log(1 + |STFT|)`` with a periodic Hann window.
 
-    Matches ``tf.signal.stft`` framing (no padding): ``(n, frames, frame_length // 2 + 1)``.
+    Matches ``tf.signal.stft(audio, frame_length, frame_step,
+    window_fn=tf.signal.hann_window)`` followed by ``log1p(abs(.))`` when
+    ``frame_length`` is a power of two (no padding at the end):
+    ``(n, frames, frame_length // 2 + 1)`` float32.
 
     Example
     -------
     >>> log_spectrogram(np.zeros((2, 2000))).shape
     (2, 30, 65)
     """
+    frame_length = _check_positive_int(frame_length, "frame_length", 2)
+    frame_step = _check_positive_int(frame_step, "frame_step", 1)
     audio = np.asarray(audio)
     if audio.ndim == 1:
         audio = audio[None]
-    if audio.ndim != 2 or audio.shape[1] < frame_length:
-        raise ValueError(f"audio: expected (n, samples) with samples >= {frame_length}, got shape {audio.shape}")
-    if not np.issubdtype(audio.dtype, np.floating) or not np.all(np.isfinite(audio)):
-        raise ValueError("audio: expected finite floating-point samples")
+    if audio.ndim != 2 or audio.shape[0] == 0 or audio.shape[1] < frame_length:
+        raise ValueError(
+            f"audio: expected (n, samples) with n >= 1 and samples >= {frame_length}, got shape {audio.shape}"
+        )
+    if not np.issubdtype(audio.dtype, np.floating):
+        raise TypeError(f"audio: expected floating-point samples, got dtype {audio.dtype}")
+    if not np.all(np.isfinite(audio)):
+        raise ValueError("audio: expected finite samples, got NaN or inf")
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(frame_length) / frame_length)
     frames = np.lib.stride_tricks.sliding_window_view(audio, frame_length, axis=1)[:, ::frame_step]
     return np.log1p(np.abs(np.fft.rfft(frames * window, axis=-1))).astype(np.float32)
 
 
 def remove_noise_floor(spectrogram: np.ndarray) -> np.ndarray:
-    """Subtract each sample's per-frequency median over time (its stationary noise floor)."""
+    """Subtract each sample's per-frequency median over time (its stationary noise floor).
+
+    Example
+    -------
+    >>> float(remove_noise_floor(np.ones((1, 4, 3))).max())
+    0.0
+    """
     spectrogram = np.asarray(spectrogram)
-    if spectrogram.ndim != 3:
-        raise ValueError(f"spectrogram: expected (n, frames, bins), got shape {spectrogram.shape}")
+    if spectrogram.ndim != 3 or 0 in spectrogram.shape:
+        raise ValueError(
+            f"spectrogram: expected a non-empty (n, frames, bins) array, got shape {spectrogram.shape}"
+        )
+    if not np.issubdtype(spectrogram.dtype, np.floating):
+        raise TypeError(f"spectrogram: expected a floating-point array, got dtype {spectrogram.dtype}")
+    if not np.all(np.isfinite(spectrogram)):
+        raise ValueError("spectrogram: expected finite values, got NaN or inf")
     return spectrogram - np.median(spectrogram, axis=1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- tables
+
+#: Problems that :func:`quality_report` looks for, in report order.
+PROBLEMS = (
+    "missing value", "duplicate row", "conflicting id", "inconsistent spelling", "unknown category",
+    "not a number", "out of range", "missing file", "empty caption", "personal data",
+)  # fmt: skip
+
+
+def _present(df: pd.DataFrame, columns: Iterable[str]) -> list[str]:
+    return [c for c in columns if c in df.columns]
+
+
+def _check_columns(df: pd.DataFrame, columns: Iterable[str], name: str) -> list[str]:
+    columns = list(columns)
+    unknown = [c for c in columns if c not in df.columns]
+    if unknown:
+        raise ValueError(f"{name}: unknown column(s) {unknown}; the table has {list(df.columns)}")
+    return columns
+
+
+def quality_report(
+    df: pd.DataFrame,
+    *,
+    categories: Mapping[str, Iterable[str]] | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    text_columns: Iterable[str] | None = None,
+    file_columns: Iterable[str] | None = None,
+    root: str | Path | None = None,
+    id_column: str | None = "id",
+) -> pd.DataFrame:
+    """Count the data-quality problems of a metadata table, one row per (problem, column).
+
+    Checks (every check is reported, with a count of 0 when clean):
+
+    * ``missing value``: empty cells in non-text columns;
+    * ``duplicate row``: exact copies of an earlier row (column ``*``);
+    * ``conflicting id``: an id repeated with different contents;
+    * ``inconsistent spelling``: a category outside the allowed set that
+      :func:`~mmteach.datasets.normalise_category` maps into it (``" Circle"``);
+      ``unknown category`` when it does not;
+    * ``not a number`` / ``out of range``: numeric columns outside ``[low, high]``;
+    * ``missing file``: a file reference that does not exist under ``root``
+      (only checked when ``root`` is given);
+    * ``empty caption``: missing or blank text in a text column;
+    * ``personal data``: a text in which :func:`~mmteach.datasets.scrub_pii`
+      finds an e-mail address or a phone number.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table, e.g. :func:`mmteach.datasets.load_raw_metadata`.
+    categories : mapping column -> allowed values, optional
+        Default: Shapes World's ``CATEGORIES`` for the columns present.
+    ranges : mapping column -> (low, high), optional
+        Inclusive valid ranges; default Shapes World's ``RANGES`` for the columns present.
+    text_columns, file_columns : iterables of column names, optional
+        Default ``caption_en``/``caption_zh`` and ``image``/``audio`` when present.
+    root : path, optional
+        Folder the file references are relative to.
+    id_column : str or None
+        Column that should identify a row (for ``conflicting id``); None to skip.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``problem``, ``column``, ``count`` and ``example`` (one offending
+        value, or the id of an offending row).
+
+    Example
+    -------
+    >>> df = pd.DataFrame({"id": ["a", "b", "b"], "shape": ["circle", "Circle", "Circle"]})
+    >>> r = quality_report(df)
+    >>> r.loc[r["count"] > 0, ["problem", "column", "count"]].to_numpy().tolist()
+    [['duplicate row', '*', 1], ['inconsistent spelling', 'shape', 2]]
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df: expected a pandas DataFrame, got {type(df).__name__}")
+    if len(df) == 0 or len(df.columns) == 0:
+        raise ValueError(f"df: expected a non-empty table, got shape {df.shape}")
+    if categories is None:
+        categories = {c: v for c, v in CATEGORIES.items() if c in df.columns}
+    if not isinstance(categories, Mapping):
+        raise TypeError(
+            f"categories: expected a mapping column -> allowed values, got {type(categories).__name__}"
+        )
+    _check_columns(df, categories, "categories")
+    if ranges is None:
+        ranges = {c: v for c, v in RANGES.items() if c in df.columns}
+    if not isinstance(ranges, Mapping):
+        raise TypeError(f"ranges: expected a mapping column -> (low, high), got {type(ranges).__name__}")
+    _check_columns(df, ranges, "ranges")
+    for column, bounds in ranges.items():
+        if (
+            not isinstance(bounds, (tuple, list))
+            or len(bounds) != 2
+            or not all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds)
+            or bounds[0] > bounds[1]
+        ):
+            raise ValueError(
+                f"ranges[{column!r}]: expected finite (low, high) with low <= high, got {bounds!r}"
+            )
+    texts = _present(df, ("caption_en", "caption_zh")) if text_columns is None else list(text_columns)
+    _check_columns(df, texts, "text_columns")
+    files = _present(df, ("image", "audio")) if file_columns is None else list(file_columns)
+    _check_columns(df, files, "file_columns")
+    if id_column is not None and id_column not in df.columns:
+        id_column = None
+    if root is not None:
+        root = Path(root)
+        if not root.is_dir():
+            raise ValueError("root: expected an existing folder, got a path that is not a folder")
+
+    ids = df[id_column].astype(str) if id_column else pd.Series(df.index.astype(str), index=df.index)
+    rows: list[tuple[str, str, int, str]] = []
+
+    def add(problem: str, column: str, mask: pd.Series, show: pd.Series | None = None) -> None:
+        mask = mask.fillna(False).astype(bool)
+        example = ""
+        if mask.any():
+            example = str((ids if show is None else show)[mask].iloc[0])
+        rows.append((problem, column, int(mask.sum()), example))
+
+    for column in df.columns:
+        if column not in texts:
+            add("missing value", column, df[column].isna())
+    add("duplicate row", "*", df.duplicated(keep="first"))
+    if id_column:
+        unique_rows = df.drop_duplicates()
+        conflicting = unique_rows[id_column].duplicated(keep="first").reindex(df.index, fill_value=False)
+        add("conflicting id", id_column, conflicting)
+    for column, allowed in categories.items():
+        allowed = set(allowed)
+        values = df[column]
+        outside = values.notna() & ~values.isin(allowed)
+        fixable = values.map(normalise_category).isin(allowed)
+        add("inconsistent spelling", column, outside & fixable, values.map(repr))
+        add("unknown category", column, outside & ~fixable, values.map(repr))
+    for column, (low, high) in ranges.items():
+        numbers = pd.to_numeric(df[column], errors="coerce")
+        add("not a number", column, df[column].notna() & numbers.isna(), df[column].map(repr))
+        add("out of range", column, (numbers < low) | (numbers > high), df[column].map(repr))
+    if root is not None:
+        for column in files:
+            exists = df[column].map(lambda p: isinstance(p, str) and bool(p) and (root / p).is_file())
+            add("missing file", column, ~exists, df[column].map(repr))
+    for column in texts:
+        text = df[column]
+        blank = text.isna() | text.map(lambda t: isinstance(t, str) and not t.strip())
+        add("empty caption", column, blank)
+        pii = text.map(lambda t: isinstance(t, str) and scrub_pii(t) != t)
+        add("personal data", column, pii)
+    report = pd.DataFrame(rows, columns=["problem", "column", "count", "example"])
+    order = {p: k for k, p in enumerate(PROBLEMS)}
+    report["_order"] = report["problem"].map(order)
+    return report.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def pseudonymise_ids(
+    ids: Iterable[str], salt: str | bytes, *, length: int = 16, prefix: str = "p_"
+) -> list[str]:
+    """Replace sample ids by salted hashes: ``prefix + HMAC-SHA256(salt, id)[:length]`` (hex).
+
+    The same id and salt always give the same pseudonym, so tables can still be
+    joined; without the salt (keep it secret, out of the data) nobody can
+    recompute the mapping by hashing guessed ids. Distinct ids get distinct
+    pseudonyms: a collision (astronomically unlikely at the default length)
+    raises ValueError.
+
+    Parameters
+    ----------
+    ids : iterable of str
+        The ids (at least one).
+    salt : str or bytes
+        Secret key, non-empty.
+    length : int
+        Hex characters kept, 8 to 64.
+    prefix : str
+        Put in front of every pseudonym.
+
+    Example
+    -------
+    >>> pseudonymise_ids(["sw_00000", "sw_00001"], salt="course-secret", length=8)
+    ['p_64eacea9', 'p_626118c0']
+    """
+    ids = _check_texts(ids, "ids")
+    if not ids:
+        raise ValueError("ids: expected at least one id, got none")
+    if isinstance(salt, str):
+        salt = salt.encode("utf-8")
+    if not isinstance(salt, bytes):
+        raise TypeError(f"salt: expected non-empty str or bytes, got {type(salt).__name__}")
+    if not salt:
+        raise ValueError("salt: expected a non-empty secret, got an empty one")
+    length = _check_positive_int(length, "length", 8)
+    if length > 64:
+        raise ValueError(f"length: expected an int from 8 to 64, got {length}")
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix: expected str, got {type(prefix).__name__}")
+    out = [prefix + hmac.new(salt, i.encode("utf-8"), hashlib.sha256).hexdigest()[:length] for i in ids]
+    if len(set(out)) != len(set(ids)):
+        raise ValueError(f"length: {length} hex characters gave a collision; use a longer length")
+    return out
+
+
+def save_clean(df: pd.DataFrame, folder: str | Path, name: str = "metadata_clean") -> Path:
+    """Write a cleaned table as ``<name>.csv`` plus ``<name>.json`` (SHA-256 and dtypes), atomically.
+
+    Both files are written to a temporary name first and then renamed, so a crash
+    never leaves half a file. :func:`load_clean` checks the checksum and restores
+    the dtypes. (The bundled dataset needs no saved copy: ``load_shapes_world()``
+    applies the same documented rules, :func:`mmteach.datasets.clean_metadata`,
+    on every load.)
+
+    Returns
+    -------
+    pathlib.Path
+        The CSV file written.
+
+    Example
+    -------
+    >>> path = save_clean(pd.DataFrame({"id": ["a"], "x": [1.5]}), "/tmp/clean")  # doctest: +SKIP
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df: expected a pandas DataFrame, got {type(df).__name__}")
+    if len(df.columns) == 0 or len(df) == 0:
+        raise ValueError(f"df: expected a non-empty table, got shape {df.shape}")
+    if not isinstance(folder, (str, Path)):
+        raise TypeError(f"folder: expected a path, got {type(folder).__name__}")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"name: expected a plain file name (letters, digits, _ . -), got {name!r}")
+    if not all(isinstance(c, str) for c in df.columns) or df.columns.duplicated().any():
+        raise ValueError("df: expected unique string column names")
+    folder = Path(folder)
+    data = df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    csv_path = folder / f"{name}.csv"
+    _write_atomic(csv_path, data)
+    info = {
+        "file": csv_path.name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "rows": len(df),
+        "dtypes": {c: str(t) for c, t in df.dtypes.items()},
+    }
+    _write_atomic(folder / f"{name}.json", (json.dumps(info, indent=1) + "\n").encode("utf-8"))
+    return csv_path
+
+
+def load_clean(folder: str | Path, name: str = "metadata_clean") -> pd.DataFrame:
+    """Read a table written by :func:`save_clean`, after checking its SHA-256.
+
+    Raises :class:`~mmteach.datasets.DataError` if a file is missing or altered.
+
+    Example
+    -------
+    >>> df = load_clean("/tmp/clean")  # doctest: +SKIP
+    """
+    if not isinstance(folder, (str, Path)):
+        raise TypeError(f"folder: expected a path, got {type(folder).__name__}")
+    folder = Path(folder)
+    info_path, csv_path = folder / f"{name}.json", folder / f"{name}.csv"
+    if not info_path.is_file() or not csv_path.is_file():
+        raise DataError(f"{name}: {name}.csv or {name}.json not found in the folder; call save_clean first")
+    info = json.loads(info_path.read_text())
+    if sha256_file(csv_path) != info.get("sha256"):
+        raise DataError(f"{name}.csv: checksum mismatch (file altered or corrupt); save it again")
+    dtypes = info["dtypes"]
+    numeric = [c for c, t in dtypes.items() if t.startswith(("int", "float", "uint", "bool"))]
+    df = pd.read_csv(
+        csv_path, keep_default_na=False, na_values={c: [""] for c in numeric},
+        float_precision="round_trip", dtype={c: str for c, t in dtypes.items() if c not in numeric},
+    )  # fmt: skip
+    return df.astype(dtypes)
 
 
 # --------------------------------------------------------------------------- all modalities
@@ -160,6 +542,8 @@ class ModelInputs:
 
     def select(self, modalities: Sequence[str]) -> dict[str, np.ndarray]:
         """The input dict restricted to ``modalities``."""
+        if isinstance(modalities, str):
+            raise TypeError(f"modalities: expected a sequence of names, got the single str {modalities!r}")
         unknown = [m for m in modalities if m not in self.inputs]
         if unknown:
             raise ValueError(f"modalities: unknown {unknown}; expected some of {sorted(self.inputs)}")
@@ -190,12 +574,10 @@ class ShapesWorldPreprocessor:
 
     def __init__(self, sequence_length: int = 16, max_tokens: int | None = None,
                  frame_length: int = 128, frame_step: int = 64) -> None:  # fmt: skip
-        if not isinstance(sequence_length, int) or sequence_length < 1:
-            raise ValueError(f"sequence_length: expected a positive int, got {sequence_length!r}")
-        self.sequence_length = sequence_length
-        self.max_tokens = max_tokens
-        self.frame_length = frame_length
-        self.frame_step = frame_step
+        self.sequence_length = _check_positive_int(sequence_length, "sequence_length", 1)
+        self.max_tokens = None if max_tokens is None else _check_positive_int(max_tokens, "max_tokens", 3)
+        self.frame_length = _check_positive_int(frame_length, "frame_length", 2)
+        self.frame_step = _check_positive_int(frame_step, "frame_step", 1)
         self.vocabulary: list[str] | None = None
         self.audio_scale: float | None = None
 
@@ -243,9 +625,24 @@ class ShapesWorldPreprocessor:
     @classmethod
     def from_config(cls, config: dict) -> ShapesWorldPreprocessor:
         """Rebuild a fitted preprocessor from :meth:`get_config`."""
-        prep = cls(config["sequence_length"], config["max_tokens"], config["frame_length"], config["frame_step"])
-        prep.vocabulary = list(config["vocabulary"])
-        prep.audio_scale = float(config["audio_scale"])
+        if not isinstance(config, Mapping):
+            raise TypeError(f"config: expected a dict from get_config(), got {type(config).__name__}")
+        keys = ("sequence_length", "max_tokens", "frame_length", "frame_step", "vocabulary", "audio_scale")
+        missing = [k for k in keys if k not in config]
+        if missing:
+            raise ValueError(f"config: missing keys {missing}; expected the dict from get_config()")
+        prep = cls(
+            config["sequence_length"], config["max_tokens"], config["frame_length"], config["frame_step"]
+        )
+        prep.vocabulary = _check_vocabulary(config["vocabulary"])
+        scale = config["audio_scale"]
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, (int, float))
+            or not (math.isfinite(scale) and scale > 0)
+        ):
+            raise ValueError(f"config['audio_scale']: expected a finite number > 0, got {scale!r}")
+        prep.audio_scale = float(scale)
         return prep
 
 
@@ -256,6 +653,13 @@ def load_prepared(split_names: Sequence[str] = ("train", "val", "test"), **kwarg
     """
     from mmteach.datasets import load_shapes_world
 
+    if isinstance(split_names, str):
+        raise TypeError(
+            f"split_names: expected a sequence of split names, got the single str {split_names!r}"
+        )
+    unknown = [s for s in split_names if s not in SPLITS]
+    if unknown or not split_names:
+        raise ValueError(f"split_names: expected names from {SPLITS}, got {list(split_names)!r}")
     sw = load_shapes_world()
     prep = ShapesWorldPreprocessor(**kwargs).fit(sw.split("train"))
     out: dict = {name: prep.transform(sw.split(name)) for name in split_names}
