@@ -118,7 +118,9 @@ class ShapesWorld:
         index = np.asarray(index)
         if index.dtype == bool:
             if index.shape != (len(self),):
-                raise ValueError(f"index: expected a boolean mask of length {len(self)}, got shape {index.shape}")
+                raise ValueError(
+                    f"index: expected a boolean mask of length {len(self)}, got shape {index.shape}"
+                )
             index = np.flatnonzero(index)
         return ShapesWorld(
             self.meta.iloc[index].reset_index(drop=True), self.images[index], self.audio[index]
@@ -320,8 +322,9 @@ def _captions(rng, shape, material, colour, size) -> tuple[list[str], list[str]]
     picks = rng.integers(0, 1 << 30, (m, 8))
     en_out, zh_out = [], []
     for i in range(m):
-        def pick(options, j):
-            return options[picks[i, j] % len(options)]
+
+        def pick(options, j, row=picks[i]):
+            return options[row[j] % len(options)]
 
         prefix = pick(_EN["prefix"], 0)
         size_w = pick(_EN["size"][size[i]], 1) if name_size[i] else ""
@@ -511,7 +514,9 @@ def clean_metadata(raw: pd.DataFrame, available_ids: set[str] | None = None) -> 
     if available_ids is not None:
         df = df[df["id"].isin(available_ids)]
     if df["id"].duplicated().any():
-        raise ValueError(f"raw: ids appear with different contents: {df.loc[df['id'].duplicated(), 'id'].tolist()[:5]}")
+        raise ValueError(
+            f"raw: ids appear with different contents: {df.loc[df['id'].duplicated(), 'id'].tolist()[:5]}"
+        )
     for column, (low, high) in RANGES.items():
         df[column] = pd.to_numeric(df[column], errors="coerce")
         df.loc[(df[column] < low) | (df[column] > high), column] = np.nan
@@ -526,7 +531,10 @@ def clean_metadata(raw: pd.DataFrame, available_ids: set[str] | None = None) -> 
             raise ValueError(f"raw: unknown {column} values {sorted(df.loc[bad, column].unique())}")
     df["caption_en"] = df["caption_en"].fillna("").astype(str).map(scrub_pii)
     df["caption_zh"] = df["caption_zh"].fillna("").astype(str)
-    df["label"] = [SHAPES.index(s) * len(MATERIALS) + MATERIALS.index(m) for s, m in zip(df["shape"], df["material"])]
+    df["label"] = [
+        SHAPES.index(s) * len(MATERIALS) + MATERIALS.index(m)
+        for s, m in zip(df["shape"], df["material"], strict=True)
+    ]
     df["label_name"] = np.asarray(CLASS_NAMES)[df["label"].to_numpy(dtype=int)]
     return df.sort_values("id").reset_index(drop=True)
 
@@ -701,7 +709,9 @@ def load_raw_metadata(root: str | Path | None = None) -> pd.DataFrame:
     path = root / "metadata.csv"
     if not path.is_file():
         raise DataError(f"{path}: metadata file not found")
-    return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"caption_en": str, "caption_zh": str})
+    return pd.read_csv(
+        path, keep_default_na=False, na_values=[""], dtype={"caption_en": str, "caption_zh": str}
+    )
 
 
 def _decoded_arrays(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -806,7 +816,9 @@ def load_keras_dataset(name: str, cache: str | Path | None = None, download: boo
     path = folder / filename
     if not path.is_file():
         if not download:
-            raise DataError(f"{path}: not cached; call with download=True (needs internet) or copy the file there")
+            raise DataError(
+                f"{path}: not cached; call with download=True (needs internet) or copy the file there"
+            )
         from keras.utils import get_file
 
         folder.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,14 @@ def _expect(condition: bool, message: str) -> None:
 def _close(actual, expected, name: str, hint: str, atol: float = 1e-5) -> None:
     actual = np.asarray(actual, dtype=float)
     expected = np.asarray(expected, dtype=float)
-    _expect(actual.shape == expected.shape, f"{name}: expected shape {expected.shape}, got {actual.shape}. Hint: {hint}")
-    _expect(bool(np.allclose(actual, expected, atol=atol)), f"{name}: values differ from the expected ones. Hint: {hint}")
+    _expect(
+        actual.shape == expected.shape,
+        f"{name}: expected shape {expected.shape}, got {actual.shape}. Hint: {hint}",
+    )
+    _expect(
+        bool(np.allclose(actual, expected, atol=atol)),
+        f"{name}: values differ from the expected ones. Hint: {hint}",
+    )
 
 
 # --- notebook 00: setup and tour -------------------------------------------------------
