@@ -1,0 +1,761 @@
+"""The ``mmteach`` command: check the environment, list and run the course, manage the data.
+
+Subcommands
+-----------
+``mmteach doctor``
+    Versions of the key packages against what mmteach requires, the devices
+    TensorFlow sees, the bundled data against its checksums, a Jupyter kernel.
+``mmteach list``
+    The course outline.
+``mmteach run [NOTEBOOK ...] [--inplace] [--timeout S] [--build-dir DIR] [--notebooks DIR]``
+    Execute notebooks headless, in course order, and print a table of results.
+``mmteach data verify`` / ``mmteach data build [--out DIR] [--n N] [--seed S]``
+    Check or regenerate the bundled Shapes World snapshot.
+
+Every expected failure (an unknown notebook, a missing folder, a failing cell, a
+kernel that dies) ends with a one-line message and a non-zero exit, never a traceback.
+
+Example
+-------
+>>> from mmteach.cli import main
+>>> main(["list"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata as metadata
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmteach import __version__
+from mmteach.course import COURSE, Lesson, lesson
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+#: Environment for every kernel ``mmteach run`` starts (set before TensorFlow is imported).
+KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+#: The kernel spec written into notebooks by ``mmteach run --inplace``.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line, exit status ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Format rows as a plain-text table with a header rule.
+
+    Example
+    -------
+    >>> print(format_table(["a", "b"], [[1, "x"]]))
+    a  b
+    -  -
+    1  x
+    """
+    rows = [[str(cell) for cell in row] for row in rows]
+    headers = [str(h) for h in headers]
+    for row in rows:
+        if len(row) != len(headers):
+            raise ValueError(f"rows: expected {len(headers)} cells per row, got {len(row)}: {row}")
+    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = [line(headers), line(["-" * w for w in widths])]
+    out += [line(row) for row in rows]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- doctor
+
+#: What ``doctor`` checks: (label, distribution names to try, requirement name).
+PACKAGES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("TensorFlow", ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly"), "tensorflow"),
+    ("Keras", ("keras",), "keras"),
+    ("numpy", ("numpy",), "numpy"),
+    ("pandas", ("pandas",), "pandas"),
+    ("scikit-learn", ("scikit-learn",), "scikit-learn"),
+    ("ipywidgets", ("ipywidgets",), "ipywidgets"),
+    ("JupyterLab", ("jupyterlab",), "jupyterlab"),
+    ("nbval", ("nbval",), "nbval"),
+)
+
+#: Requirements implied by others rather than declared: TensorFlow >= 2.16 ships Keras 3.
+IMPLIED_REQUIREMENTS = {"keras": ">=3"}
+
+INSTALL_HINT = 'pip install -e ".[dev]" (from the repository root)'
+
+
+@dataclass
+class Check:
+    """One row of ``mmteach doctor``'s table."""
+
+    name: str
+    found: str
+    required: str
+    ok: bool
+    fix: str = ""
+    note: str = field(default="")
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else "FAIL"
+
+
+def check_version(installed: str | None, specifier: str) -> tuple[bool, str]:
+    """Compare an installed version with a specifier such as ``">=2.16,<3"``.
+
+    Returns ``(ok, reason)``; ``reason`` is empty when ``ok``.
+
+    Example
+    -------
+    >>> check_version("2.17.0", ">=2.16,<3")
+    (True, '')
+    >>> check_version("1.5", ">=2.0")
+    (False, '1.5 does not satisfy >=2.0')
+    """
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        spec = SpecifierSet(specifier)
+    except InvalidSpecifier as exc:
+        raise ValueError(f"specifier: expected e.g. '>=1.2,<2', got {specifier!r}") from exc
+    if installed is None:
+        return False, "not installed"
+    try:
+        version = Version(installed)
+    except InvalidVersion:
+        return False, f"cannot read version {installed!r}"
+    if spec.contains(version, prereleases=True):
+        return True, ""
+    return False, f"{installed} does not satisfy {specifier}"
+
+
+def requirement_specifiers(requires: Iterable[str] | None) -> dict[str, str]:
+    """Map normalised project names to version specifiers, from ``Requires-Dist`` lines.
+
+    Requirements for extras (``; extra == "dev"``) are left out; requirements
+    with other markers are kept only when the marker holds here.
+
+    Example
+    -------
+    >>> requirement_specifiers(['numpy>=1.26', 'pytest>=8; extra == "dev"'])
+    {'numpy': '>=1.26'}
+    """
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    out: dict[str, str] = {}
+    for line in requires or ():
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        name = canonicalize_name(req.name)
+        spec = pretty_specifier(str(req.specifier))
+        if name in out and out[name] and spec:
+            out[name] = f"{out[name]},{spec}"
+        else:
+            out[name] = out.get(name) or spec
+    return out
+
+
+_OPERATOR_ORDER = {"===": 0, "==": 0, "~=": 1, ">=": 2, ">": 3, "!=": 4, "<=": 5, "<": 6}
+
+
+def pretty_specifier(specifier: str) -> str:
+    """Lower bounds first: ``"<3,>=2.16"`` becomes ``">=2.16,<3"``.
+
+    Example
+    -------
+    >>> pretty_specifier("<3,>=2.16")
+    '>=2.16,<3'
+    """
+    parts = [p.strip() for p in specifier.split(",") if p.strip()]
+
+    def key(part: str) -> int:
+        for op in sorted(_OPERATOR_ORDER, key=len, reverse=True):
+            if part.startswith(op):
+                return _OPERATOR_ORDER[op]
+        return 9
+
+    return ",".join(sorted(parts, key=key))
+
+
+def installed_version(dists: Iterable[str]) -> str | None:
+    """The version of the first of ``dists`` that is installed, else None."""
+    for dist in dists:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def package_checks(
+    requires: Iterable[str] | None,
+    requires_python: str | None,
+    *,
+    version_of: Callable[[Iterable[str]], str | None] = installed_version,
+    python_version: str | None = None,
+) -> list[Check]:
+    """Rows for Python and the key packages, given mmteach's declared requirements.
+
+    Example
+    -------
+    >>> rows = package_checks(["numpy>=1.26"], ">=3.10",
+    ...                       version_of=lambda d: "2.0.0", python_version="3.11.7")
+    >>> [(r.name, r.ok) for r in rows][:3]
+    [('Python', True), ('TensorFlow', True), ('Keras', True)]
+    """
+    specs = {**IMPLIED_REQUIREMENTS, **requirement_specifiers(requires)}
+    python_version = python_version or platform.python_version()
+    rows = []
+    py_spec = requires_python or ""
+    ok, reason = check_version(python_version, py_spec) if py_spec else (True, "")
+    rows.append(
+        Check(
+            "Python",
+            python_version,
+            py_spec or "any",
+            ok,
+            "" if ok else f"{reason}: install Python {py_spec} and make a new virtual environment",
+        )
+    )
+    for label, dists, req_name in PACKAGES:
+        spec = specs.get(req_name, "")
+        found = version_of(dists)
+        if spec:
+            ok, reason = check_version(found, spec)
+        else:
+            ok, reason = found is not None, "not installed"
+        fix = ""
+        if not ok:
+            wanted = f"{dists[0]}{spec}"
+            fix = f'{label}: {reason}; run: pip install "{wanted}"  or  {INSTALL_HINT}'
+        rows.append(Check(label, found or "missing", spec or "any", ok, fix))
+    return rows
+
+
+def device_check() -> Check:
+    """Row for the CPU/GPU devices TensorFlow finds (imports TensorFlow)."""
+    try:
+        device = importlib.import_module("mmteach.device")
+        try:  # physical devices only: leaves TensorFlow's device setup uncommitted
+            frame = device.list_devices(logical=False)
+        except TypeError:
+            frame = device.list_devices()
+    except Exception as exc:  # noqa: BLE001 - any failure here is a row, not a crash
+        return Check(
+            "Devices",
+            "none listed",
+            "a CPU",
+            False,
+            f"Devices: TensorFlow could not list devices ({_one_line(exc)}); reinstall with {INSTALL_HINT}",
+        )
+    if "kind" in frame.columns and (frame["kind"].astype(str).str.lower() == "physical").any():
+        frame = frame[frame["kind"].astype(str).str.lower() == "physical"]
+    type_column = "device_type" if "device_type" in frame.columns else "type"
+    kinds = list(frame[type_column].astype(str).str.upper()) if len(frame) else []
+    n_cpu = int(sum(k == "CPU" for k in kinds))
+    n_gpu = int(sum(k == "GPU" for k in kinds))
+    found = f"{n_cpu} CPU, {n_gpu} GPU"
+    if n_cpu == 0 and n_gpu == 0:
+        return Check(
+            "Devices",
+            found,
+            "a CPU",
+            False,
+            f"Devices: TensorFlow found no device; reinstall with {INSTALL_HINT}",
+        )
+    note = "" if n_gpu else "CPU only: fine for this course"
+    return Check("Devices", found, "a CPU (GPU optional)", True, note=note)
+
+
+def data_check() -> Check:
+    """Row for the bundled Shapes World snapshot checked against MANIFEST.sha256."""
+    try:
+        datasets = importlib.import_module("mmteach.datasets")
+        count = datasets.verify_snapshot()
+    except Exception as exc:  # noqa: BLE001
+        return Check(
+            "Shapes World data",
+            "not verified",
+            "checksums match",
+            False,
+            f"Shapes World data: {_one_line(exc)}; restore it with "
+            "`git checkout -- data/shapes_world` or rebuild it with `mmteach data build`",
+        )
+    return Check("Shapes World data", f"{count} files verified", "checksums match", True)
+
+
+def kernel_check() -> Check:
+    """Row for a Jupyter kernel (``python3``) that notebooks can run on."""
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        specs = KernelSpecManager().find_kernel_specs()
+        importlib.import_module("ipykernel")
+    except Exception as exc:  # noqa: BLE001
+        return Check(
+            "Jupyter kernel",
+            "none",
+            "python3",
+            False,
+            f"Jupyter kernel: {_one_line(exc)}; run: pip install ipykernel",
+        )
+    if "python3" not in specs:
+        return Check(
+            "Jupyter kernel",
+            ", ".join(sorted(specs)) or "none",
+            "python3",
+            False,
+            "Jupyter kernel: no python3 kernel; run: python -m ipykernel install --user",
+        )
+    return Check("Jupyter kernel", "python3", "python3", True)
+
+
+def collect_checks() -> list[Check]:
+    """Every row of ``mmteach doctor``; a notebook can print them with :func:`format_checks`.
+
+    Example
+    -------
+    >>> print(format_checks(collect_checks()))  # doctest: +SKIP
+    """
+    try:
+        requires = metadata.requires("mmteach")
+        requires_python = metadata.metadata("mmteach").get("Requires-Python")
+        rows = package_checks(requires, requires_python)
+    except metadata.PackageNotFoundError:
+        rows = [
+            Check(
+                "mmteach",
+                "not installed",
+                __version__,
+                False,
+                f"mmteach: the package is not installed; run {INSTALL_HINT}",
+            )
+        ]
+    return [*rows, device_check(), data_check(), kernel_check()]
+
+
+def format_checks(checks: Sequence[Check]) -> str:
+    """The doctor table, then one "what to do" line per failing row."""
+    table = format_table(
+        ["check", "found", "required", "status"],
+        [[c.name, c.found, c.required, c.status + (f" ({c.note})" if c.note else "")] for c in checks],
+    )
+    failing = [c for c in checks if not c.ok]
+    if not failing:
+        return table + "\n\nAll checks passed."
+    lines = [table, "", f"{len(failing)} check(s) failed. What to do:"]
+    lines += [f"  - {c.fix or c.name + ': see the table above'}" for c in failing]
+    return "\n".join(lines)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    for key, value in KERNEL_ENV.items():  # quiet TensorFlow's start-up logs
+        os.environ.setdefault(key, value)
+    checks = collect_checks()
+    print(format_checks(checks))
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
+
+
+# --------------------------------------------------------------------------- list
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = [[f"{x.number:02d}", x.title, x.summary, x.minutes] for x in COURSE]
+    print(format_table(["#", "title", "summary", "minutes"], rows))
+    total = sum(x.minutes for x in COURSE)
+    print(f"\n{len(COURSE)} notebooks, about {total // 60} h {total % 60:02d} min in all.")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- run
+
+
+def repo_root() -> Path:
+    """The folder holding the ``mmteach`` package (the repository, for an editable install)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def find_notebooks_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """The course's notebooks/ folder: ``explicit``, else the repository's, else ./notebooks."""
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_dir():
+            raise CliError(f"notebooks folder not found: {path}", EXIT_USAGE)
+        return path.resolve()
+    for candidate in (repo_root() / "notebooks", Path.cwd() / "notebooks"):
+        if candidate.is_dir():
+            return candidate.resolve()
+    raise CliError(
+        f"no notebooks folder at {repo_root() / 'notebooks'}; run from a checkout of the "
+        "repository installed with pip install -e, or pass --notebooks DIR",
+        EXIT_USAGE,
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """A notebook to run: its path and its place in the course (None: not a course lesson)."""
+
+    path: Path
+    number: int | None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def resolve_notebooks(names: Sequence[str], notebooks_dir: Path | None) -> list[Target]:
+    """Turn command-line names into existing notebook files, in course order.
+
+    Accepts "4", "04", "fusion", "04_fusion", "04_fusion.ipynb" or a path to a
+    notebook. With no names: every course notebook present in ``notebooks_dir``.
+    """
+    by_file = {x.filename: x for x in COURSE}
+    targets: list[Target] = []
+    if not names:
+        if notebooks_dir is None:
+            raise CliError("no notebooks folder", EXIT_USAGE)
+        targets = [
+            Target(notebooks_dir / x.filename, x.number)
+            for x in COURSE
+            if (notebooks_dir / x.filename).is_file()
+        ]
+        if not targets:
+            raise CliError(f"no course notebooks in {notebooks_dir}", EXIT_USAGE)
+        return targets
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".ipynb" and (path.is_file() or path.parent != Path(".")):
+            if not path.is_file():
+                raise CliError(f"notebook not found: {path}", EXIT_USAGE)
+            item = by_file.get(path.name)
+            targets.append(Target(path.resolve(), item.number if item else None))
+            continue
+        try:
+            item: Lesson = lesson(name)
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        if notebooks_dir is None:
+            raise CliError("no notebooks folder", EXIT_USAGE)
+        path = notebooks_dir / item.filename
+        if not path.is_file():
+            raise CliError(f"lesson {item.number:02d} has no notebook yet: {path}", EXIT_USAGE)
+        targets.append(Target(path, item.number))
+    seen: set[Path] = set()
+    unique = [t for t in targets if not (t.path in seen or seen.add(t.path))]
+    # Course notebooks in course order; other notebooks after them, in the order given.
+    return sorted(unique, key=lambda t: (t.number is None, t.number if t.number is not None else 0))
+
+
+def _one_line(value: object, limit: int = 300) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _kernel_manager_class():
+    """A KernelManager whose ``python3`` kernel is this Python, with KERNEL_ENV set."""
+    import ipykernel.kernelspec
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    class CurrentEnvSpecs(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name):  # noqa: D401 - jupyter API
+            if kernel_name == "python3":
+                spec = ipykernel.kernelspec.get_kernel_dict()
+                spec["env"] = {**spec.get("env", {}), **KERNEL_ENV}
+                return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES, **spec)
+            return super().get_kernel_spec(kernel_name)
+
+    class CurrentEnvKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("kernel_spec_manager", CurrentEnvSpecs())
+            super().__init__(**kwargs)
+
+    return CurrentEnvKernelManager
+
+
+def normalise(nb) -> None:
+    """Make an executed notebook fit to commit: counts 1..n, no machine-specific metadata."""
+    count = 0
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # nbclient's timestamps
+        if cell.cell_type != "code":
+            continue
+        if not cell.source.strip():
+            cell.execution_count = None
+            cell.outputs = []
+            continue
+        count += 1
+        cell.execution_count = count
+        for out in cell.outputs:
+            if out.get("output_type") == "execute_result":
+                out["execution_count"] = count
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    info = nb.metadata.get("language_info")
+    if isinstance(info, dict):
+        nb.metadata["language_info"] = {
+            k: v for k, v in info.items() if k not in {"version"}
+        }  # the patch version varies from machine to machine
+    for key in ("papermill", "vscode", "interpreter", "toc-autonumbering"):
+        nb.metadata.pop(key, None)
+
+
+@dataclass
+class RunResult:
+    target: Target
+    status: str
+    seconds: float
+    cells: int
+    error: str = ""
+
+
+def execute_notebook(target: Target, timeout: float, *, progress: bool = True):
+    """Execute one notebook in a fresh kernel whose working folder is the notebook's.
+
+    Returns ``(notebook, error)``; ``error`` is a one-line description or "".
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from tqdm.auto import tqdm
+
+    try:
+        nb = nbformat.read(target.path, as_version=4)
+    except Exception as exc:  # noqa: BLE001
+        return None, f"{target.name}: cannot read notebook: {_one_line(exc)}"
+    n_code = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        kernel_manager_class=_kernel_manager_class(),
+        resources={"metadata": {"path": str(target.path.parent)}},
+        record_timing=False,
+        startup_timeout=120,
+    )
+    current = {"index": None}
+    bar = tqdm(
+        total=n_code,
+        desc=target.name,
+        unit="cell",
+        leave=False,
+        disable=None if progress else True,
+        file=sys.stderr,
+    )
+
+    def on_start(cell, cell_index, **_):
+        current["index"] = cell_index
+
+    def on_done(cell, cell_index, **_):
+        bar.update(1)
+
+    client.on_cell_start = on_start
+    client.on_cell_executed = on_done
+
+    def where() -> str:
+        i = current["index"]
+        if i is None:
+            return f"{target.name}"
+        return f"{target.name} cell {i + 1}"
+
+    try:
+        client.execute(stderr=subprocess.DEVNULL)  # the kernel's own log lines
+        error = ""
+    except CellExecutionError as exc:
+        error = f"{where()}: {exc.ename}: {_one_line(exc.evalue) or '(no message)'}"
+    except CellTimeoutError:
+        error = f"{where()}: did not finish within {timeout:g} s (raise it with --timeout)"
+    except DeadKernelError:
+        error = (
+            f"{where()}: the kernel died (a crash, out of memory or os._exit); "
+            "open the notebook in JupyterLab to see more"
+        )
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - kernel start-up and transport errors
+        error = f"{where()}: could not run the kernel: {type(exc).__name__}: {_one_line(exc)}"
+    finally:
+        bar.close()
+    return nb, error
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import nbformat
+
+    if args.timeout is not None and args.timeout <= 0:
+        raise CliError(f"--timeout: expected a positive number of seconds, got {args.timeout}", 2)
+    named_paths_only = bool(args.notebooks_names) and all(
+        n.endswith(".ipynb") and (Path(n).is_file() or Path(n).parent != Path("."))
+        for n in args.notebooks_names
+    )
+    notebooks_dir = (
+        None if named_paths_only and args.notebooks is None else find_notebooks_dir(args.notebooks)
+    )
+    targets = resolve_notebooks(args.notebooks_names, notebooks_dir)
+    if args.build_dir is not None:
+        build_dir = Path(args.build_dir)
+    elif notebooks_dir is not None:
+        build_dir = notebooks_dir.parent / "build" / "notebooks"
+    else:
+        build_dir = Path.cwd() / "build" / "notebooks"
+
+    results: list[RunResult] = []
+    failure = ""
+    for target in targets:
+        start = time.perf_counter()
+        nb, error = execute_notebook(target, args.timeout, progress=not args.no_progress)
+        seconds = time.perf_counter() - start
+        cells = sum(1 for c in nb.cells if c.cell_type == "code") if nb is not None else 0
+        if nb is not None:
+            normalise(nb)
+            if args.inplace and not error:
+                out = target.path
+            else:
+                build_dir.mkdir(parents=True, exist_ok=True)
+                out = build_dir / target.name
+            nbformat.write(nb, out)
+            if error:
+                error += f" (executed copy: {out})"
+        results.append(RunResult(target, "FAILED" if error else "ok", seconds, cells, error))
+        if error:
+            failure = error
+            break
+
+    rows = [[r.target.name, r.status, r.cells, f"{r.seconds:.1f}"] for r in results]
+    print(format_table(["notebook", "status", "code cells", "seconds"], rows))
+    total = sum(r.seconds for r in results)
+    if failure:
+        print(f"mmteach run: error: {failure}", file=sys.stderr)
+        return EXIT_FAILED
+    where = "in place" if args.inplace else f"copies in {build_dir}"
+    print(f"\n{len(results)} notebook(s) ran in {total:.1f} s ({where}).")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- data
+
+
+def cmd_data_verify(args: argparse.Namespace) -> int:
+    datasets = importlib.import_module("mmteach.datasets")
+    root = Path(args.root) if args.root else datasets.default_root()
+    try:
+        count = datasets.verify_snapshot(root)
+    except datasets.DataError as exc:
+        raise CliError(
+            f"{_one_line(exc)} (restore with `git checkout -- data/shapes_world` "
+            "or regenerate with `mmteach data build`)"
+        ) from None
+    print(f"Shapes World: {count} files match MANIFEST.sha256 in {root}")
+    return EXIT_OK
+
+
+def cmd_data_build(args: argparse.Namespace) -> int:
+    datasets = importlib.import_module("mmteach.datasets")
+    root = Path(args.out) if args.out else datasets.default_root()
+    start = time.perf_counter()
+    try:
+        path = datasets.build_snapshot(root, n=args.n, seed=args.seed)
+    except (ValueError, TypeError, OSError, datasets.DataError) as exc:
+        raise CliError(f"data build: {_one_line(exc)}") from None
+    print(
+        f"Shapes World: built {args.n} samples (seed {args.seed}) in {path} "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmteach",
+        description="A hands-on course in multimodal deep learning.",
+    )
+    parser.add_argument("--version", action="version", version=f"mmteach {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("doctor", help="check Python, packages, devices, data and Jupyter")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("list", help="print the course outline")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "run",
+        help="execute notebooks headless, in course order",
+        description="Execute notebooks in course order in fresh kernels and print a table. "
+        "Without --inplace, executed copies go to the build folder and notebooks/ is untouched.",
+    )
+    p.add_argument(
+        "notebooks_names",
+        nargs="*",
+        metavar="NOTEBOOK",
+        help='"4", "04", "fusion", "04_fusion", "04_fusion.ipynb" or a path (default: all)',
+    )
+    p.add_argument("--inplace", action="store_true", help="rewrite the notebooks with their new outputs")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="seconds per cell (600)")
+    p.add_argument("--build-dir", metavar="DIR", help="where executed copies go (default: build/notebooks)")
+    p.add_argument("--notebooks", metavar="DIR", help="the notebooks folder (default: found)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("data", help="verify or rebuild the bundled Shapes World data")
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    data_sub.required = True
+    q = data_sub.add_parser("verify", help="check every file against MANIFEST.sha256")
+    q.add_argument("--root", metavar="DIR", help="snapshot folder (default: the bundled one)")
+    q.set_defaults(func=cmd_data_verify)
+    q = data_sub.add_parser("build", help="regenerate the snapshot")
+    q.add_argument("--out", metavar="DIR", help="where to write it (default: the bundled one)")
+    q.add_argument("--n", type=int, default=3000, help="number of samples (3000)")
+    q.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    q.set_defaults(func=cmd_data_build)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``mmteach`` command; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    prog = f"mmteach {args.command}"
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
