@@ -54,3 +54,75 @@ def check_label_of(shape: str, material: str, answer: int) -> None:
         "Hint: classes are ordered shape-major: shape index * 3 + material index.",
     )
     _passed(name)
+
+
+# --- notebook 01: preprocessing ------------------------------------------------------------
+
+
+def check_minmax_column(scaled, column) -> None:
+    """Exercise 01.1: ``column`` min-max scaled to [0, 1]."""
+    x = np.asarray(column, dtype=float)
+    name = "min-max scaling"
+    _expect(np.all(np.isfinite(x)), f"{name}: the original column has missing values; clean it first.")
+    _close(
+        scaled,
+        (x - x.min()) / (x.max() - x.min()),
+        name,
+        "subtract the column's minimum, then divide by (maximum - minimum).",
+    )
+    _passed(name)
+
+
+def check_duplicate_ids(ids) -> None:
+    """Exercise 01.2: ids of the raw rows that are exact copies of an earlier row."""
+    from mmteach.datasets import load_raw_metadata
+
+    raw = load_raw_metadata()
+    expected = sorted(raw.loc[raw.duplicated(keep="first"), "id"])
+    name = "duplicate rows"
+    _expect(not isinstance(ids, str), f"{name}: expected a list of ids, got a single string.")
+    given = sorted(str(i) for i in ids)
+    _expect(
+        len(given) == len(expected),
+        f"{name}: expected {len(expected)} extra copies, got {len(given)}. "
+        "Hint: DataFrame.duplicated(keep='first') marks every copy after the first.",
+    )
+    _expect(given == expected, f"{name}: right count, wrong ids. Hint: compare whole rows, not one column.")
+    _passed(name)
+
+
+PHONE_EXAMPLES = {
+    "positive": [
+        "call 555-0142-7788",
+        "phone +1 555 0100 2345",
+        "ring (030) 1234 5678 today",
+        "tel 0171-1234567",
+    ],
+    "negative": ["a red box", "3 small circles", "radius 7.5 px", "sample sw_00012", "made in 2024"],
+}
+
+
+def check_phone_regex(pattern) -> None:
+    """Exercise 01.3: a regular expression that finds phone numbers (and nothing else)."""
+    import re
+
+    name = "phone regex"
+    try:
+        regex = re.compile(pattern)
+    except (TypeError, re.error) as exc:
+        raise AssertionError(f"{name}: not a valid regular expression ({exc}).") from None
+    for text in PHONE_EXAMPLES["positive"]:
+        out = regex.sub("[phone]", text)
+        _expect(
+            "[phone]" in out and not any(c.isdigit() for c in out),
+            f"{name}: {text!r} became {out!r}; every digit of the number should be replaced. "
+            "Hint: allow spaces, dashes, brackets and a leading + between the digits.",
+        )
+    for text in PHONE_EXAMPLES["negative"]:
+        out = regex.sub("[phone]", text)
+        _expect(
+            out == text,
+            f"{name}: {text!r} became {out!r}, but it has no phone number. "
+            "Hint: require at least 8 characters of digits and separators.",
+        )
+    _passed(name)
