@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mmteach import datasets, exercises  # noqa: F401 (checks tested below)
+from mmteach import datasets, exercises
 from mmteach import preprocessing as P
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -446,3 +446,39 @@ def test_load_prepared_on_the_bundled_data():
     assert data["preprocessor"].vocabulary == P.build_vocabulary(
         datasets.load_shapes_world(split="train").captions
     )
+
+
+# --------------------------------------------------------------------------- exercise checks
+
+
+def test_check_minmax_column():
+    col = np.array([2.0, 4.0, 6.0, 10.0])
+    exercises.check_minmax_column((col - 2) / 8, col)
+    with pytest.raises(AssertionError, match="Hint"):
+        exercises.check_minmax_column((col - col.mean()) / col.std(), col)
+    with pytest.raises(AssertionError, match="shape"):
+        exercises.check_minmax_column([0.0, 1.0], col)
+    with pytest.raises(AssertionError, match="missing"):
+        exercises.check_minmax_column(col, [1.0, np.nan])
+
+
+def test_check_duplicate_ids():
+    raw = datasets.load_raw_metadata()
+    right = raw.loc[raw.duplicated(), "id"].tolist()
+    exercises.check_duplicate_ids(right)
+    with pytest.raises(AssertionError, match="extra copies"):
+        exercises.check_duplicate_ids(raw.loc[raw["id"].duplicated(keep=False), "id"].tolist())
+    with pytest.raises(AssertionError, match="wrong ids"):
+        exercises.check_duplicate_ids(raw["id"].iloc[: len(right)].tolist())
+    with pytest.raises(AssertionError, match="single string"):
+        exercises.check_duplicate_ids("sw_00001")
+
+
+def test_check_phone_regex():
+    exercises.check_phone_regex(r"\+?\(?\d[\d ()-]{6,}\d")
+    with pytest.raises(AssertionError, match="every digit"):
+        exercises.check_phone_regex(r"\d{3}-\d{4}-\d{4}")
+    with pytest.raises(AssertionError, match="no phone number"):
+        exercises.check_phone_regex(r"\d+(?:[ .()+-]+\d+)*")
+    with pytest.raises(AssertionError, match="valid"):
+        exercises.check_phone_regex(r"(\d")
