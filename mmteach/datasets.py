@@ -834,3 +834,63 @@ def load_keras_dataset(name: str, cache: str | Path | None = None, download: boo
     # matched the published one above.
     with np.load(path, allow_pickle=(name == "imdb")) as z:
         return (z["x_train"], z["y_train"]), (z["x_test"], z["y_test"])
+
+
+# --------------------------------------------------------------------------- what each modality can tell
+
+
+def _word_pattern(words) -> re.Pattern:
+    return re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\b")
+
+
+_SHAPE_WORDS = {k: _word_pattern(v) for k, v in _EN["shape"].items()}
+_MATERIAL_WORDS = {
+    k: _word_pattern(set(_EN["material_adj"][k]) | set(_EN["material_noun"][k]))
+    for k in range(len(MATERIALS))
+}
+
+
+def caption_candidates(caption: str) -> tuple[set[str], set[str]]:
+    """The shapes and materials a caption leaves possible.
+
+    A caption that does not name the shape leaves all three shapes; "made of
+    steel or rubber" leaves two materials; a typo can hide a word.
+
+    Example
+    -------
+    >>> caption_candidates("a small box made of steel or rubber")
+    ({'square'}, {'metal', 'rubber'})
+    """
+    if not isinstance(caption, str):
+        raise TypeError(f"caption: expected str, got {type(caption).__name__}")
+    text = caption.lower()
+    shapes = {SHAPES[k] for k, p in _SHAPE_WORDS.items() if p.search(text)} or set(SHAPES)
+    materials = {MATERIALS[k] for k, p in _MATERIAL_WORDS.items() if p.search(text)} or set(MATERIALS)
+    return shapes, materials
+
+
+def modality_ceilings(sw: ShapesWorld) -> dict[str, float]:
+    """The best accuracy each modality alone allows on ``sw``, from what it carries.
+
+    * image: the shape is visible, the material must be guessed among 3 -> 1/3;
+    * audio: the material is audible, the shape must be guessed -> 1/3;
+    * text: 1 / (number of classes the caption leaves possible), averaged;
+    * all three: 1.0 (image gives the shape, audio the material).
+
+    Example
+    -------
+    >>> round(modality_ceilings(make_shapes_world(300))["image"], 2)
+    0.33
+    """
+    if not isinstance(sw, ShapesWorld) or len(sw) == 0:
+        raise ValueError("sw: expected a non-empty ShapesWorld")
+    text = []
+    for caption, shape, material in zip(sw.captions, sw.meta["shape"], sw.meta["material"], strict=True):
+        shapes, materials = caption_candidates(caption)
+        text.append((shape in shapes and material in materials) / (len(shapes) * len(materials)))
+    return {
+        "image": 1 / len(MATERIALS),
+        "audio": 1 / len(SHAPES),
+        "text": float(np.mean(text)),
+        "image+text+audio": 1.0,
+    }

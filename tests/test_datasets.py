@@ -303,3 +303,24 @@ def test_snapshot_copy_can_be_verified_after_move(tmp_path):
     target = tmp_path / "copy"
     shutil.copytree(ROOT, target)
     assert ds.verify_snapshot(target) == ds.verify_snapshot(ROOT)
+
+
+def test_caption_candidates_and_ceilings(generated):
+    assert ds.caption_candidates("there is a big wooden wedge") == ({"triangle"}, {"wood"})
+    assert ds.caption_candidates("a red thing") == (set(ds.SHAPES), set(ds.MATERIALS))
+    assert ds.caption_candidates("a disc made of oak or latex") == ({"circle"}, {"wood", "rubber"})
+    with pytest.raises(TypeError, match="caption: expected str"):
+        ds.caption_candidates(3)
+    ceilings = ds.modality_ceilings(generated)
+    assert ceilings["image"] == pytest.approx(1 / 3) and ceilings["audio"] == pytest.approx(1 / 3)
+    assert 0.45 < ceilings["text"] < 0.60
+    # The true class is among the candidates unless a typo hid a word.
+    hits = [
+        s in ds.caption_candidates(c)[0] and m in ds.caption_candidates(c)[1]
+        for c, s, m in zip(
+            generated.captions, generated.meta["shape"], generated.meta["material"], strict=True
+        )
+    ]
+    assert np.mean(hits) > 0.97
+    with pytest.raises(ValueError, match="sw: expected a non-empty ShapesWorld"):
+        ds.modality_ceilings(generated.subset(np.zeros(len(generated), dtype=bool)))
