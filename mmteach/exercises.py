@@ -56,6 +56,23 @@ def check_label_of(shape: str, material: str, answer: int) -> None:
     _passed(name)
 
 
+def check_class_counts(counts) -> None:
+    """Exercise 00.2: the number of training samples per class, as a pandas Series."""
+    import pandas as pd
+
+    from mmteach.datasets import load_shapes_world
+
+    name = "class counts"
+    _expect(isinstance(counts, pd.Series), f"{name}: expected a pandas Series, got {type(counts).__name__}. "
+            "Hint: meta['label_name'].value_counts() returns one.")  # fmt: skip
+    truth = load_shapes_world(split="train").meta["label_name"].value_counts()
+    _expect(set(counts.index) == set(truth.index), f"{name}: expected one entry per class name, got "
+            f"{sorted(map(str, counts.index))}. Hint: count the label_name column.")  # fmt: skip
+    _expect(bool((counts.reindex(truth.index) == truth).all()), f"{name}: some counts are wrong. "
+            "Hint: count the training split only (meta['split'] == 'train').")  # fmt: skip
+    _passed(name)
+
+
 # --- notebook 01: preprocessing ------------------------------------------------------------
 
 
