@@ -16,6 +16,20 @@ import random
 __version__ = "0.1.0"
 __all__ = ["__version__", "setup_notebook"]
 
+_SUBMODULES = {
+    "applications", "cli", "course", "datasets", "device", "exercises", "features", "fusion",
+    "models", "plotting", "preprocessing", "training", "widgets",
+}  # fmt: skip
+
+
+def __getattr__(name: str):
+    """Import submodules on first use, so ``mmteach.exercises`` works without an import line."""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"mmteach.{name}")
+    raise AttributeError(f"module 'mmteach' has no attribute {name!r}")
+
 
 def setup_notebook(seed: int = 0, *, deterministic: bool = True) -> None:
     """Make a notebook reproducible and quiet; safe to call more than once.
