@@ -1,0 +1,318 @@
+"""Assemble encoders, a fusion layer and a classifier head into one model.
+
+:func:`build_multimodal_model` returns a **compiled** :class:`MultimodalModel`
+(a Keras functional model) that you train and use like any Keras classifier::
+
+    model = build_multimodal_model(("image", "text", "audio"), fusion="weighted",
+                                   weighted_mode="gated", vocab_size=prep.vocab_size)
+    model.fit(train.select(model.modalities), train.labels, epochs=6, verbose=0)
+    probs = model.predict(test.select(model.modalities), verbose=0)  # (n, 9)
+
+* inputs: a dict keyed by modality name (``"image"``, ``"text"``, ``"audio"``)
+  with the arrays of :class:`mmteach.preprocessing.ModelInputs`;
+* labels: plain integer class ids;
+* ``predict`` returns the class probabilities of the main head (layer ``"label"``),
+  ``evaluate`` returns ``[loss, accuracy]``.
+
+The remedies for *modality competition* (a fused model learns the easy modality
+first and leaves another encoder untrained) are options:
+
+* ``aux_weight`` > 0 adds one auxiliary classifier per modality (layers
+  ``"<modality>_aux"``) reading that modality's features alone; their losses, times
+  ``aux_weight``, are added to the main loss during training (and only then);
+* ``modality_dropout={"text": 0.3}`` replaces the text features by zeros for about
+  30% of the *training* samples (:class:`ModalityDropout`), so the model cannot
+  rely on the caption alone. An all-padding caption gives all-zero text features
+  too, so a missing caption at test time looks like a dropped one.
+
+Example
+-------
+>>> model = build_multimodal_model(("image", "audio"), fusion="parallel")  # doctest: +SKIP
+>>> [layer.name for layer in model.layers][:2]  # doctest: +SKIP
+['audio', 'image']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from mmteach.features import encoder_for
+from mmteach.fusion import (
+    FUSION_METHODS,
+    WEIGHTED_MODES,
+    InjectFusion,
+    ParallelFusion,
+    SequentialFusion,
+    WeightedFusion,
+)
+
+__all__ = [
+    "FUSIONS",
+    "MODALITIES",
+    "ModalityDropout",
+    "MultimodalModel",
+    "build_multimodal_model",
+    "count_params",
+]
+
+MODALITIES = ("image", "text", "audio")
+#: fusion methods :func:`build_multimodal_model` understands
+FUSIONS = (*FUSION_METHODS, "inject")
+
+
+@keras.saving.register_keras_serializable(package="mmteach")
+class ModalityDropout(layers.Layer):
+    """Zero a modality's whole feature vector for a fraction ``rate`` of samples, in training only.
+
+    Unlike :class:`keras.layers.Dropout` it drops whole samples' vectors and does not
+    rescale, so a dropped modality looks exactly like a missing one at test time.
+
+    Example
+    -------
+    >>> layer = ModalityDropout(0.3, seed=0)  # doctest: +SKIP
+    >>> layer(np.ones((4, 2)), training=False)  # unchanged  # doctest: +SKIP
+    """
+
+    def __init__(self, rate: float = 0.3, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"rate: expected a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        keep_shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
+        keep = keras.random.uniform(keep_shape, seed=self.seed_generator) >= self.rate
+        return inputs * ops.cast(keep, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+def _main(y_pred):
+    return y_pred[0] if isinstance(y_pred, (list, tuple)) else y_pred
+
+
+@keras.saving.register_keras_serializable(package="mmteach")
+class MultimodalModel(keras.Model):
+    """A functional Keras model whose first output is the class probabilities (``"label"``).
+
+    Further outputs, if any, are auxiliary single-modality heads; their
+    sparse categorical cross-entropy, times ``aux_weight``, is added to the loss in
+    training. ``fit``/``evaluate`` take plain integer labels, ``predict`` returns
+    only the main head's probabilities. (Calling ``model(x)`` directly returns all
+    outputs.)
+    """
+
+    def __init__(self, *args, aux_weight: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.aux_weight = float(aux_weight)
+
+    @property
+    def modalities(self) -> list[str]:
+        """Names of the modality inputs (``"image"``, ``"text"``, ``"audio"``)."""
+        return [t.name for t in self.inputs]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x, y, _main(y_pred), sample_weight, training=training)
+        if training and self.aux_weight > 0 and isinstance(y_pred, (list, tuple)):
+            for aux in y_pred[1:]:
+                ce = keras.losses.sparse_categorical_crossentropy(y, aux)
+                loss = loss + self.aux_weight * ops.mean(ce)
+        return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return super().compute_metrics(x, y, _main(y_pred), sample_weight=sample_weight)
+
+    def predict_step(self, data):
+        return _main(super().predict_step(data))
+
+    def get_config(self):
+        return {**super().get_config(), "aux_weight": self.aux_weight}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        aux_weight = config.pop("aux_weight", 0.0)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.aux_weight = float(aux_weight)
+        return model
+
+
+def _check_modalities(modalities) -> tuple[str, ...]:
+    if isinstance(modalities, str):
+        modalities = (modalities,)
+    try:
+        mods = tuple(modalities)
+    except TypeError:
+        raise TypeError(f"modalities: expected a sequence of names, got {modalities!r}") from None
+    if not mods:
+        raise ValueError(f"modalities: expected at least one of {MODALITIES}, got none")
+    bad = [m for m in mods if m not in MODALITIES]
+    if bad or len(set(mods)) != len(mods):
+        raise ValueError(f"modalities: expected distinct names from {MODALITIES}, got {list(mods)}")
+    return mods
+
+
+def build_multimodal_model(
+    modalities: Sequence[str] = MODALITIES,
+    fusion: str = "parallel",
+    *,
+    weighted_mode: str = "learned",
+    weights: Sequence[float] | None = None,
+    order: Sequence[str] | None = None,
+    width: int = 32,
+    filters: int = 16,
+    vocab_size: int | None = None,
+    num_classes: int = 9,
+    aux_weight: float = 0.0,
+    modality_dropout: Mapping[str, float] | None = None,
+    learning_rate: float = 3e-3,
+    compile: bool = True,
+    seed: int | None = 0,
+    name: str | None = None,
+) -> MultimodalModel:
+    """Encoders (:mod:`mmteach.features`) + fusion (:mod:`mmteach.fusion`) + classifier head.
+
+    Parameters
+    ----------
+    modalities : sequence of ``"image"``, ``"text"``, ``"audio"``
+        Any non-empty subset; the model's inputs are named after them.
+    fusion : ``"parallel"``, ``"sequential"``, ``"weighted"`` or ``"inject"``
+        How the modality feature vectors are combined (layer ``"fusion"``).
+        ``"inject"`` needs ``"text"``: the other modalities' vectors become the first
+        steps of the caption's own recurrent layer. With one modality, fusion is
+        the identity whatever you choose.
+    weighted_mode : ``"fixed"``, ``"learned"`` or ``"gated"`` (for ``fusion="weighted"``)
+    weights : fixed weights, one per modality in the order of ``modalities``
+        (for ``weighted_mode="fixed"``), non-negative, summing to 1.
+    order : modality names in time order (for ``fusion="sequential"``);
+        default: ``modalities``.
+    width : int
+        Features per modality, fusion width and hidden layer width.
+    filters : int
+        Filters of the image encoder's first convolution.
+    vocab_size : int
+        Needed when ``"text"`` is used (``preprocessor.vocab_size``).
+    num_classes : int
+        Output classes (9 for Shapes World).
+    aux_weight : float
+        Loss weight of the auxiliary single-modality heads (0 = none; ~0.5 helps).
+    modality_dropout : dict, optional
+        ``{modality: rate}``: zero that modality's features for a fraction ``rate``
+        of training samples, e.g. ``{"text": 0.3}``.
+    learning_rate : float
+        Adam's learning rate (when ``compile``).
+    compile : bool
+        Compile with Adam, sparse categorical cross-entropy and accuracy.
+    seed : int, optional
+        Seed for the modality dropout.
+    name : str, optional
+        Model name; default ``"<fusion>_<modalities>"``.
+
+    Returns
+    -------
+    MultimodalModel
+        ``model.fit(inputs_dict, int_labels)``, ``model.predict(inputs_dict)`` -> ``(n, num_classes)``.
+
+    Example
+    -------
+    >>> m = build_multimodal_model(("image", "audio"), fusion="weighted", weighted_mode="fixed",
+    ...                            weights=[0.5, 0.5])  # doctest: +SKIP
+    >>> m.output_shape  # doctest: +SKIP
+    (None, 9)
+    """
+    mods = _check_modalities(modalities)
+    if fusion not in FUSIONS:
+        raise ValueError(f"fusion: expected one of {FUSIONS}, got {fusion!r}")
+    if fusion == "weighted" and weighted_mode not in WEIGHTED_MODES:
+        raise ValueError(f"weighted_mode: expected one of {WEIGHTED_MODES}, got {weighted_mode!r}")
+    if weights is not None and not (fusion == "weighted" and weighted_mode == "fixed"):
+        raise ValueError("weights: only used with fusion='weighted', weighted_mode='fixed'")
+    if fusion == "inject" and "text" not in mods:
+        raise ValueError(f"fusion: 'inject' needs the 'text' modality, got modalities {list(mods)}")
+    if "text" in mods and vocab_size is None:
+        raise ValueError("vocab_size: required when 'text' is a modality, got None")
+    if isinstance(aux_weight, bool) or not isinstance(aux_weight, (int, float)) or aux_weight < 0:
+        raise ValueError(f"aux_weight: expected a non-negative number, got {aux_weight!r}")
+    modality_dropout = dict(modality_dropout or {})
+    bad = [m for m in modality_dropout if m not in mods]
+    if bad:
+        raise ValueError(f"modality_dropout: keys must be among modalities {list(mods)}, got {bad}")
+    if order is not None:
+        if fusion != "sequential":
+            raise ValueError("order: only used with fusion='sequential'")
+        if sorted(order) != sorted(mods):
+            raise ValueError(f"order: expected a permutation of {list(mods)}, got {list(order)}")
+
+    inputs, features = {}, {}
+    for m in mods:
+        kwargs = {"filters": filters} if m == "image" else {}
+        enc = encoder_for(m, width=width, vocab_size=vocab_size, name=f"{m}_encoder", **kwargs)
+        if fusion == "inject" and m == "text":
+            inputs[m] = keras.Input(shape=(None,), dtype="int32", name="text")
+            continue  # the caption is read by the fusion layer itself
+        inputs[m] = enc.input
+        features[m] = enc.output
+
+    outputs_aux = []
+    if aux_weight > 0 and len(mods) > 1:
+        for m in mods:
+            if m in features:  # (with inject, the caption has no features of its own)
+                head = layers.Dense(num_classes, activation="softmax", name=f"{m}_aux")
+                outputs_aux.append(head(features[m]))
+
+    dropped = {
+        m: ModalityDropout(rate, seed=seed, name=f"{m}_dropout")(f) if m in modality_dropout else f
+        for m, f in features.items()
+        for rate in [modality_dropout.get(m, 0.0)]
+    }
+    feats = [dropped[m] for m in mods if m in dropped]
+
+    if fusion == "inject" and len(mods) > 1:
+        embedded = layers.Embedding(vocab_size, width, mask_zero=True, name="text_embedding")(inputs["text"])
+        fused = InjectFusion(width, name="fusion")([*feats, embedded])
+    elif fusion == "inject":
+        fused = encoder_for("text", width=width, vocab_size=vocab_size, name="text_encoder")(inputs["text"])
+    elif len(mods) == 1:
+        fused = feats[0]
+    elif fusion == "parallel":
+        fused = ParallelFusion(name="fusion")(feats)
+    elif fusion == "sequential":
+        idx = [mods.index(m) for m in order] if order is not None else None
+        fused = SequentialFusion(width, order=idx, name="fusion")(feats)
+    else:
+        fused = WeightedFusion(width, mode=weighted_mode, weights=weights, name="fusion")(feats)
+
+    hidden = layers.Dense(width, activation="elu", name="head_hidden")(fused)
+    label = layers.Dense(num_classes, activation="softmax", name="label")(hidden)
+    outputs = [label, *outputs_aux] if outputs_aux else label
+    model = MultimodalModel(
+        inputs=inputs,
+        outputs=outputs,
+        aux_weight=aux_weight if outputs_aux else 0.0,
+        name=name or f"{fusion}_{'_'.join(mods)}",
+    )
+    if compile:
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    return model
+
+
+def count_params(model: keras.Model) -> int:
+    """Number of trainable parameters of ``model``."""
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
