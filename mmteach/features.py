@@ -9,6 +9,11 @@ named layers so that feature maps can be inspected and weights reloaded.
 * :func:`text_encoder` - embedding + masked recurrent layer (padding id 0 is ignored);
 * :func:`audio_encoder` - a recurrent layer over spectrogram frames.
 
+NumPy references used by the notebooks and the exercise checks: :func:`conv2d`
+(what a Conv2D layer computes), :func:`rnn_step` (one SimpleRNN step) and
+:func:`rnn_parameter_count`. :func:`feature_maps` reads a named layer's output;
+:func:`classifier` puts a softmax head on an encoder.
+
 Example
 -------
 >>> enc = image_encoder(width=16)  # doctest: +SKIP
@@ -19,15 +24,138 @@ Example
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 RNN_KINDS = ("simple", "lstm", "gru")
+MODALITIES = ("image", "text", "audio")
+
+#: Classic 3x3 edge detectors (for :func:`conv2d` on a grey image).
+EDGE_KERNELS = {
+    "sobel_x": np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32),
+    "sobel_y": np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], dtype=np.float32),
+    "laplacian": np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float32),
+}
 
 
 def _check_positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return value
+    return int(value)
+
+
+def _check_optional_positive(name: str, value: object) -> int | None:
+    return None if value is None else _check_positive(name, value)
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name: expected a non-empty str, got {name!r}")
+    return name
+
+
+def _check_array(name: str, value: object, ndim: tuple[int, ...]) -> np.ndarray:
+    array = np.asarray(value)
+    if array.ndim not in ndim:
+        raise ValueError(f"{name}: expected an array with {' or '.join(map(str, ndim))} dimensions, "
+                         f"got shape {array.shape}")  # fmt: skip
+    if array.size == 0:
+        raise ValueError(f"{name}: expected a non-empty array, got shape {array.shape}")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise TypeError(f"{name}: expected numbers, got dtype {array.dtype}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name}: expected finite values, got NaN or inf")
+    return array.astype(np.float64)
+
+
+# --------------------------------------------------------------------------- numpy references
+
+
+def conv2d(images: np.ndarray, kernels: np.ndarray, padding: str = "valid") -> np.ndarray:
+    """2-D convolution (cross-correlation, as in deep learning), stride 1, in NumPy.
+
+    Accepts one grey image ``(H, W)`` with one kernel ``(kh, kw)``, or the
+    ``tf.nn.conv2d`` layout: images ``(n, H, W, c_in)`` and kernels
+    ``(kh, kw, c_in, c_out)``. ``padding`` is ``"valid"`` (no padding) or
+    ``"same"`` (zeros around, output as large as the input; odd kernels only).
+
+    Example
+    -------
+    >>> conv2d(np.arange(9.0).reshape(3, 3), np.ones((2, 2)))
+    array([[ 8., 12.],
+           [20., 24.]])
+    """
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding: expected 'valid' or 'same', got {padding!r}")
+    x = _check_array("images", images, (2, 4))
+    k = _check_array("kernels", kernels, (2, 4))
+    if x.ndim != k.ndim:
+        raise ValueError(f"kernels: expected {x.ndim} dimensions like images, got shape {k.shape}")
+    single = x.ndim == 2
+    if single:
+        x, k = x[None, :, :, None], k[:, :, None, None]
+    kh, kw, c_in, _ = k.shape
+    if x.shape[3] != c_in:
+        raise ValueError(f"kernels: expected {x.shape[3]} input channels (images' last axis), got {c_in}")
+    if padding == "same":
+        if kh % 2 == 0 or kw % 2 == 0:
+            raise ValueError(f"kernels: padding='same' needs odd kernel sizes, got {kh}x{kw}")
+        x = np.pad(x, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
+    if x.shape[1] < kh or x.shape[2] < kw:
+        raise ValueError(f"kernels: {kh}x{kw} is larger than the images {x.shape[1]}x{x.shape[2]}")
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # n, H', W', c, kh, kw
+    out = np.einsum("nijcab,abco->nijo", windows, k)
+    return out[0, :, :, 0] if single else out
+
+
+def rnn_step(x: np.ndarray, h: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
+             bias: np.ndarray) -> np.ndarray:  # fmt: skip
+    """One SimpleRNN step: ``tanh(x @ kernel + h @ recurrent_kernel + bias)``.
+
+    Shapes: ``x (batch, input_dim)``, ``h (batch, units)``, ``kernel (input_dim, units)``,
+    ``recurrent_kernel (units, units)``, ``bias (units,)`` - Keras's weight order.
+
+    Example
+    -------
+    >>> rnn_step(np.ones((1, 2)), np.zeros((1, 1)), np.ones((2, 1)), np.ones((1, 1)), np.zeros(1))
+    array([[0.96402758]])
+    """
+    x = _check_array("x", x, (2,))
+    h = _check_array("h", h, (2,))
+    kernel = _check_array("kernel", kernel, (2,))
+    recurrent_kernel = _check_array("recurrent_kernel", recurrent_kernel, (2,))
+    bias = _check_array("bias", bias, (1,))
+    units = recurrent_kernel.shape[1]
+    if kernel.shape != (x.shape[1], units):
+        raise ValueError(f"kernel: expected shape {(x.shape[1], units)}, got {kernel.shape}")
+    if recurrent_kernel.shape != (units, units) or h.shape != (x.shape[0], units):
+        raise ValueError(f"h, recurrent_kernel: expected shapes {(x.shape[0], units)} and {(units, units)}, "
+                         f"got {h.shape} and {recurrent_kernel.shape}")  # fmt: skip
+    if bias.shape != (units,):
+        raise ValueError(f"bias: expected shape {(units,)}, got {bias.shape}")
+    return np.tanh(x @ kernel + h @ recurrent_kernel + bias)
+
+
+def rnn_parameter_count(kind: str, input_dim: int, units: int) -> int:
+    """Trainable parameters of a Keras recurrent layer (GRU with its default ``reset_after=True``).
+
+    SimpleRNN: ``units * (input_dim + units) + units``; LSTM: four such blocks
+    (input, forget, cell, output gates); GRU: three blocks, each with two bias vectors.
+
+    Example
+    -------
+    >>> rnn_parameter_count("lstm", input_dim=8, units=4)
+    208
+    """
+    if kind not in RNN_KINDS:
+        raise ValueError(f"kind: expected one of {RNN_KINDS}, got {kind!r}")
+    input_dim = _check_positive("input_dim", input_dim)
+    units = _check_positive("units", units)
+    block = units * (input_dim + units)
+    return {"simple": block + units, "lstm": 4 * (block + units), "gru": 3 * (block + 2 * units)}[kind]
+
+
+# --------------------------------------------------------------------------- Keras encoders
 
 
 def _rnn_layer(kind: str, units: int, name: str):
@@ -42,16 +170,34 @@ class PerImageStandardization(layers.Layer):
     """Subtract each image's per-channel mean and divide by its standard deviation.
 
     The background's brightness varies from image to image; removing it lets a
-    small CNN learn shapes several times faster.
+    small CNN learn shapes several times faster. Input ``(batch, H, W, C)``,
+    output the same shape.
+
+    Example
+    -------
+    >>> layer = PerImageStandardization()  # doctest: +SKIP
+    >>> layer(np.random.rand(2, 8, 8, 3).astype("float32")).shape  # doctest: +SKIP
+    TensorShape([2, 8, 8, 3])
     """
 
     def __init__(self, epsilon: float = 1e-3, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
+            raise ValueError(f"epsilon: expected a positive number, got {epsilon!r}")
         self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"inputs: expected images (batch, height, width, channels), got shape {input_shape}"
+            )
 
     def call(self, images):
         centred = images - ops.mean(images, axis=(1, 2), keepdims=True)
         return centred / (ops.std(centred, axis=(1, 2, 3), keepdims=True) + self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
@@ -60,13 +206,35 @@ class PerImageStandardization(layers.Layer):
 def image_encoder(width: int = 32, filters: int = 16, input_shape=(32, 32, 3), name: str = "image_encoder"):
     """CNN: per-image standardisation, three conv blocks (ELU, max-pool), global pooling, dense.
 
-    Input: float32 images in [0, 1], shape ``input_shape``. Output: ``(batch, width)``.
+    Parameters
+    ----------
+    width : int
+        Size of the feature vector (units of the last layer, ``image_features``).
+    filters : int
+        Filters of the first convolution (the next two have ``2 * filters``).
+    input_shape : tuple of 3 ints
+        ``(height, width, channels)`` of float32 images in [0, 1]; height and width >= 8.
+
+    Returns a ``keras.Model`` ``(batch, *input_shape) -> (batch, width)`` with layers
+    ``image_standardize, image_conv1, image_pool1, ..., image_gap, image_features``.
+
+    Example
+    -------
+    >>> image_encoder(width=16).output_shape  # doctest: +SKIP
+    (None, 16)
     """
-    _check_positive("width", width)
-    _check_positive("filters", filters)
-    if len(input_shape) != 3:
+    width = _check_positive("width", width)
+    filters = _check_positive("filters", filters)
+    name = _check_name(name)
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape: expected (height, width, channels), got {input_shape!r}")
-    inp = keras.Input(shape=tuple(input_shape), name="image")
+    for dim in input_shape:
+        _check_positive("input_shape", dim)
+    if min(input_shape[:2]) < 8:
+        raise ValueError(
+            f"input_shape: expected height and width >= 8 (three 2x2 poolings), got {input_shape!r}"
+        )
+    inp = keras.Input(shape=tuple(int(d) for d in input_shape), name="image")
     x = PerImageStandardization(name="image_standardize")(inp)
     x = layers.Conv2D(filters, 3, padding="same", activation="elu", name="image_conv1")(x)
     x = layers.MaxPooling2D(name="image_pool1")(x)
@@ -83,12 +251,23 @@ def text_encoder(vocab_size: int, width: int = 32, embed_dim: int = 32, rnn: str
                  sequence_length: int | None = None, name: str = "text_encoder"):  # fmt: skip
     """Embedding (``mask_zero=True``) + recurrent layer of ``width`` units.
 
-    Input: int token ids ``(batch, sequence_length)``, 0 = padding. A caption
-    that is all padding gives an all-zero feature vector.
+    Input: int token ids ``(batch, sequence_length)``, 0 = padding (ids must be
+    ``< vocab_size``). Output: the last state ``(batch, width)``. Padding is
+    masked: extra padding does not change the output, and a caption that is all
+    padding gives an all-zero feature vector. Layers: ``text_embedding``, ``text_rnn``.
+
+    Example
+    -------
+    >>> text_encoder(vocab_size=100, width=8, rnn="lstm").output_shape  # doctest: +SKIP
+    (None, 8)
     """
-    _check_positive("vocab_size", vocab_size)
-    _check_positive("width", width)
-    _check_positive("embed_dim", embed_dim)
+    vocab_size = _check_positive("vocab_size", vocab_size)
+    if vocab_size < 2:
+        raise ValueError(f"vocab_size: expected >= 2 (padding + at least one token), got {vocab_size}")
+    width = _check_positive("width", width)
+    embed_dim = _check_positive("embed_dim", embed_dim)
+    sequence_length = _check_optional_positive("sequence_length", sequence_length)
+    name = _check_name(name)
     inp = keras.Input(shape=(sequence_length,), dtype="int32", name="text")
     x = layers.Embedding(vocab_size, embed_dim, mask_zero=True, name="text_embedding")(inp)
     out = _rnn_layer(rnn, width, "text_rnn")(x)
@@ -99,10 +278,19 @@ def audio_encoder(width: int = 32, frames: int | None = None, bins: int = 65, rn
                   name: str = "audio_encoder"):  # fmt: skip
     """Per-frame dense projection + recurrent layer over spectrogram frames.
 
-    Input: float32 spectrograms ``(batch, frames, bins)``. Output: ``(batch, width)``.
+    Input: float32 spectrograms ``(batch, frames, bins)`` (see
+    :class:`mmteach.preprocessing.ShapesWorldPreprocessor`). Output: ``(batch, width)``.
+    Layers: ``audio_frame_projection``, ``audio_rnn``.
+
+    Example
+    -------
+    >>> audio_encoder(width=8, frames=30).output_shape  # doctest: +SKIP
+    (None, 8)
     """
-    _check_positive("width", width)
-    _check_positive("bins", bins)
+    width = _check_positive("width", width)
+    bins = _check_positive("bins", bins)
+    frames = _check_optional_positive("frames", frames)
+    name = _check_name(name)
     inp = keras.Input(shape=(frames, bins), name="audio")
     x = layers.Dense(width, activation="elu", name="audio_frame_projection")(inp)
     out = _rnn_layer(rnn, width, "audio_rnn")(x)
@@ -110,7 +298,17 @@ def audio_encoder(width: int = 32, frames: int | None = None, bins: int = 65, rn
 
 
 def encoder_for(modality: str, width: int = 32, vocab_size: int | None = None, **kwargs):
-    """The encoder of one modality by name: ``"image"``, ``"text"`` or ``"audio"``."""
+    """The encoder of one modality by name: ``"image"``, ``"text"`` or ``"audio"``.
+
+    ``vocab_size`` is required for text; ``kwargs`` go to that modality's encoder.
+
+    Example
+    -------
+    >>> encoder_for("text", width=8, vocab_size=50).name  # doctest: +SKIP
+    'text_encoder'
+    """
+    if not isinstance(modality, str):
+        raise TypeError(f"modality: expected a str, got {type(modality).__name__}")
     if modality == "image":
         return image_encoder(width=width, **kwargs)
     if modality == "text":
@@ -119,4 +317,60 @@ def encoder_for(modality: str, width: int = 32, vocab_size: int | None = None, *
         return text_encoder(vocab_size, width=width, **kwargs)
     if modality == "audio":
         return audio_encoder(width=width, **kwargs)
-    raise ValueError(f"modality: expected 'image', 'text' or 'audio', got {modality!r}")
+    raise ValueError(f"modality: expected one of {MODALITIES}, got {modality!r}")
+
+
+# --------------------------------------------------------------------------- using encoders
+
+
+def _check_model(name: str, model: object) -> keras.Model:
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"{name}: expected a keras.Model, got {type(model).__name__}")
+    return model
+
+
+def classifier(encoder, n_classes: int, learning_rate: float = 3e-3, name: str | None = None):
+    """``encoder`` + a softmax layer of ``n_classes``, compiled (Adam, sparse cross-entropy, accuracy).
+
+    The head is named ``<encoder name>_head``; the model ``<encoder name>_classifier``.
+
+    Example
+    -------
+    >>> model = classifier(image_encoder(), n_classes=9)  # doctest: +SKIP
+    >>> model.output_shape  # doctest: +SKIP
+    (None, 9)
+    """
+    encoder = _check_model("encoder", encoder)
+    n_classes = _check_positive("n_classes", n_classes)
+    if n_classes < 2:
+        raise ValueError(f"n_classes: expected >= 2, got {n_classes}")
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, (int, float))
+        or not learning_rate > 0
+    ):
+        raise ValueError(f"learning_rate: expected a positive number, got {learning_rate!r}")
+    name = _check_name(name if name is not None else f"{encoder.name}_classifier")
+    out = layers.Dense(n_classes, activation="softmax", name=f"{encoder.name}_head")(encoder.output)
+    model = keras.Model(encoder.input, out, name=name)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])  # fmt: skip
+    return model
+
+
+def feature_maps(model, inputs, layer: str, batch_size: int = 256) -> np.ndarray:
+    """The output of the layer named ``layer`` of ``model`` for ``inputs`` (NumPy).
+
+    Example
+    -------
+    >>> enc = image_encoder()  # doctest: +SKIP
+    >>> feature_maps(enc, np.zeros((1, 32, 32, 3), "float32"), "image_conv1").shape  # doctest: +SKIP
+    (1, 32, 32, 16)
+    """
+    model = _check_model("model", model)
+    names = [lay.name for lay in model.layers]
+    if layer not in names:
+        raise ValueError(f"layer: expected one of {names}, got {layer!r}")
+    batch_size = _check_positive("batch_size", batch_size)
+    probe = keras.Model(model.inputs, model.get_layer(layer).output)
+    return np.asarray(probe.predict(inputs, batch_size=batch_size, verbose=0))
