@@ -11,6 +11,8 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -76,3 +78,167 @@ def bar_table(values: dict, title: str = "", ylabel: str = "", reference: float 
     ax.tick_params(axis="x", rotation=30)
     ax.figure.tight_layout()
     return ax.figure
+
+
+# --- notebooks 02-03: features (image grids, filters, feature maps, 2-D projection) ---------
+
+
+def _feat_array(name: str, value: object, ndim: tuple[int, ...]) -> np.ndarray:
+    array = np.asarray(value)
+    if array.ndim not in ndim:
+        raise ValueError(
+            f"{name}: expected {' or '.join(map(str, ndim))} dimensions, got shape {array.shape}"
+        )
+    if array.size == 0:
+        raise ValueError(f"{name}: expected a non-empty array, got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"{name}: expected real numbers, got dtype {array.dtype}")
+    return array
+
+
+def _feat_positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return int(value)
+
+
+def _feat_grid(n: int, ncols: int, cell: float):
+    import matplotlib.pyplot as plt
+
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell * ncols, cell * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        fig.delaxes(ax)
+    for ax in axes.flat[:n]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig, list(axes.flat[:n])
+
+
+def image_feat_grid(images, titles: Sequence[str] | None = None, ncols: int = 8, cmap: str | None = None,
+               cell: float = 1.3, suptitle: str | None = None):  # fmt: skip
+    """Show ``images`` ``(n, H, W)``, ``(n, H, W, 1)`` or ``(n, H, W, 3)`` in a grid.
+
+    Grey images use ``cmap`` (default ``"gray"``); float RGB should be in [0, 1].
+
+    Example
+    -------
+    >>> fig = image_feat_grid(np.zeros((3, 8, 8)), ncols=2)
+    >>> len(fig.axes)
+    3
+    """
+    images = _feat_array("images", images, (3, 4))
+    if images.ndim == 4 and images.shape[-1] not in (1, 3):
+        raise ValueError(f"images: expected 1 or 3 channels, got shape {images.shape}")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"titles: expected {len(images)} titles, got {len(titles)}")
+    ncols = _feat_positive("ncols", ncols)
+    fig, axes = _feat_grid(len(images), ncols, cell)
+    for i, ax in enumerate(axes):
+        img = images[i]
+        if img.ndim == 3 and img.shape[-1] == 1:
+            img = img[..., 0]
+        ax.imshow(img, cmap=(cmap or "gray") if img.ndim == 2 else None)
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def filter_feat_grid(kernels, ncols: int = 8, cell: float = 1.0, suptitle: str | None = None):
+    """Show the filters of a Conv2D kernel ``(kh, kw, c_in, c_out)``, one panel per filter.
+
+    RGB kernels (``c_in == 3``) are drawn in colour, each rescaled to [0, 1];
+    otherwise the mean over input channels is drawn with a diverging colour map.
+
+    Example
+    -------
+    >>> fig = filter_feat_grid(np.random.default_rng(0).normal(size=(3, 3, 3, 4)))
+    >>> len(fig.axes)
+    4
+    """
+    kernels = _feat_array("kernels", kernels, (4,)).astype(float)
+    ncols = _feat_positive("ncols", ncols)
+    n = kernels.shape[-1]
+    fig, axes = _feat_grid(n, ncols, cell)
+    for i, ax in enumerate(axes):
+        k = kernels[..., i]
+        if k.shape[-1] == 3:
+            span = k.max() - k.min()
+            ax.imshow((k - k.min()) / (span if span > 0 else 1.0))
+        else:
+            m = k.mean(axis=-1)
+            lim = np.abs(m).max() or 1.0
+            ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title(f"filter {i}", fontsize=7)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def feature_map_feat_grid(maps, n: int = 8, ncols: int = 8, cell: float = 1.2, suptitle: str | None = None):
+    """Show the first ``n`` channels of one sample's feature maps ``(H, W, channels)``.
+
+    Example
+    -------
+    >>> fig = feature_map_feat_grid(np.zeros((16, 16, 4)), n=4)
+    >>> len(fig.axes)
+    4
+    """
+    maps = _feat_array("maps", maps, (3,))
+    n = min(_feat_positive("n", n), maps.shape[-1])
+    ncols = _feat_positive("ncols", ncols)
+    fig, axes = _feat_grid(n, ncols, cell)
+    for i, ax in enumerate(axes):
+        ax.imshow(maps[..., i], cmap="magma")
+        ax.set_title(f"channel {i}", fontsize=7)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def projection_scatter(points, labels, names: Sequence[str] | None = None, title: str | None = None,
+                       xlabel: str = "component 1", ylabel: str = "component 2"):  # fmt: skip
+    """Scatter 2-D ``points`` ``(n, 2)`` (e.g. a PCA of features) coloured by integer ``labels``.
+
+    ``names[k]`` labels class ``k`` in the legend.
+
+    Example
+    -------
+    >>> fig = projection_scatter(np.zeros((4, 2)), [0, 1, 0, 1], names=["a", "b"])
+    >>> len(fig.axes)
+    1
+    """
+    import matplotlib.pyplot as plt
+
+    points = _feat_array("points", points, (2,))
+    if points.shape[1] != 2:
+        raise ValueError(f"points: expected shape (n, 2), got {points.shape}")
+    labels = np.asarray(labels)
+    if labels.shape != (len(points),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"labels: expected {len(points)} integer labels, got shape {labels.shape}, dtype {labels.dtype}"
+        )
+    classes = np.unique(labels)
+    if names is not None and (classes.min() < 0 or classes.max() >= len(names)):
+        raise ValueError(
+            f"names: expected a name for every label in {classes.tolist()}, got {len(names)} names"
+        )
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for k in classes:
+        sel = labels == k
+        ax.scatter(
+            points[sel, 0], points[sel, 1], s=8, alpha=0.6, label=names[k] if names is not None else str(k)
+        )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(markerscale=2, fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
