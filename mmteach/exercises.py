@@ -143,3 +143,86 @@ def check_phone_regex(pattern) -> None:
             "Hint: require at least 8 characters of digits and separators.",
         )
     _passed(name)
+
+
+# --- notebook 02: image features with a CNN ---------------------------------------------
+
+
+def check_conv2d_single(conv_fn) -> None:
+    """Exercise 02.1: ``conv_fn(image, kernel)`` - 'valid' 2-D convolution of one grey image."""
+    from mmteach.features import conv2d
+
+    name = "conv2d (one channel)"
+    rng = np.random.default_rng(2)
+    for shape, kshape in [((5, 5), (3, 3)), ((6, 4), (2, 3)), ((7, 9), (1, 1))]:
+        image, kernel = rng.normal(size=shape), rng.normal(size=kshape)
+        try:
+            out = conv_fn(image, kernel)
+        except Exception as exc:  # noqa: BLE001 - report any failure of the learner's code
+            raise AssertionError(f"{name}: your function raised {type(exc).__name__}: {exc}") from None
+        _close(
+            out,
+            conv2d(image, kernel),
+            f"{name} on a {shape} image with a {kshape} kernel",
+            "output is (H - kh + 1, W - kw + 1); out[i, j] = sum(image[i:i+kh, j:j+kw] * kernel), "
+            "without flipping the kernel.",
+        )
+    _passed(name)
+
+
+def check_conv_parameters(answer: int) -> None:
+    """Exercise 02.2: parameters of ``Conv2D(32, 3)`` on 16-channel input (kernel + bias)."""
+    name = "Conv2D(32, 3) on 16 channels"
+    _expect(
+        answer == 3 * 3 * 16 * 32 + 32,
+        f"{name}: expected a different number of parameters, got {answer}. "
+        "Hint: each of the 32 filters is 3 x 3 x (input channels) weights plus one bias.",
+    )
+    _passed(name)
+
+
+# --- notebook 03: text and audio features with RNNs -------------------------------------
+
+
+def check_masked_rnn(rnn_fn) -> None:
+    """Exercise 03.1: ``rnn_fn(x, mask, kernel, recurrent_kernel, bias)`` -> last state.
+
+    ``x`` is ``(batch, steps, input_dim)``, ``mask`` ``(batch, steps)`` of 0/1; a
+    masked step keeps the previous state (as Keras does with ``mask_zero=True``).
+    """
+    from mmteach.features import rnn_step
+
+    name = "masked RNN"
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 6, 4))
+    mask = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+    kernel, recurrent, bias = rng.normal(size=(4, 5)), rng.normal(size=(5, 5)) * 0.5, rng.normal(size=5)
+    h = np.zeros((3, 5))
+    for t in range(x.shape[1]):
+        keep = mask[:, t : t + 1].astype(bool)
+        h = np.where(keep, rnn_step(x[:, t], h, kernel, recurrent, bias), h)
+    try:
+        out = rnn_fn(x, mask, kernel, recurrent, bias)
+    except Exception as exc:  # noqa: BLE001 - report any failure of the learner's code
+        raise AssertionError(f"{name}: your function raised {type(exc).__name__}: {exc}") from None
+    _close(
+        out,
+        h,
+        name,
+        "start from h = 0; at each step compute the new state, but keep the old one where mask is 0. "
+        "A fully masked row stays all zeros.",
+    )
+    _passed(name)
+
+
+def check_lstm_parameters(answer: int) -> None:
+    """Exercise 03.2: parameters of ``LSTM(64)`` on 32-dimensional inputs."""
+    from mmteach.features import rnn_parameter_count
+
+    name = "LSTM(64) on 32 inputs"
+    _expect(
+        answer == rnn_parameter_count("lstm", 32, 64),
+        f"{name}: expected a different number of parameters, got {answer}. "
+        "Hint: 4 gates, each with an input kernel (32 x 64), a recurrent kernel (64 x 64) and a bias (64).",
+    )
+    _passed(name)
