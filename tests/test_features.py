@@ -228,3 +228,44 @@ def test_classifier_and_feature_maps_validate():
         F.feature_maps(enc, np.zeros((1, 32, 32, 3), np.float32), "conv99")
     with pytest.raises(TypeError, match="model"):
         F.feature_maps(None, np.zeros((1, 32, 32, 3)), "image_conv1")
+
+
+# --------------------------------------------------------------------------- exercise checks
+
+
+def _conv_loop(image, kernel):
+    kh, kw = kernel.shape
+    out = np.zeros((image.shape[0] - kh + 1, image.shape[1] - kw + 1))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = np.sum(image[i : i + kh, j : j + kw] * kernel)
+    return out
+
+
+def _masked_rnn(x, mask, kernel, recurrent, bias):
+    h = np.zeros((x.shape[0], recurrent.shape[0]))
+    for t in range(x.shape[1]):
+        new = np.tanh(x[:, t] @ kernel + h @ recurrent + bias)
+        h = np.where(mask[:, t : t + 1] == 1, new, h)
+    return h
+
+
+def test_exercise_checks_pass_right_and_fail_wrong(capsys):
+    from mmteach import exercises as ex
+
+    ex.check_conv2d_single(_conv_loop)
+    ex.check_conv_parameters(3 * 3 * 16 * 32 + 32)
+    ex.check_masked_rnn(_masked_rnn)
+    ex.check_lstm_parameters(4 * (64 * (32 + 64) + 64))
+    assert capsys.readouterr().out.count("correct") == 4
+
+    with pytest.raises(AssertionError, match="conv2d"):
+        ex.check_conv2d_single(lambda im, k: _conv_loop(im, k[::-1, ::-1]))  # flipped kernel
+    with pytest.raises(AssertionError, match="raised"):
+        ex.check_conv2d_single(lambda im, k: 1 / 0)
+    with pytest.raises(AssertionError, match="Conv2D"):
+        ex.check_conv_parameters(3 * 3 * 16 * 32)  # forgot the biases
+    with pytest.raises(AssertionError, match="masked RNN"):
+        ex.check_masked_rnn(lambda x, m, k, r, b: _masked_rnn(x, np.ones_like(m), k, r, b))  # ignores mask
+    with pytest.raises(AssertionError, match="LSTM"):
+        ex.check_lstm_parameters(64 * (32 + 64) + 64)  # one gate only
