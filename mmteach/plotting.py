@@ -116,7 +116,7 @@ def _feat_grid(n: int, ncols: int, cell: float):
     return fig, list(axes.flat[:n])
 
 
-def image_feat_grid(images, titles: Sequence[str] | None = None, ncols: int = 8, cmap: str | None = None,
+def image_grid(images, titles: Sequence[str] | None = None, ncols: int = 8, cmap: str | None = None,
                cell: float = 1.3, suptitle: str | None = None):  # fmt: skip
     """Show ``images`` ``(n, H, W)``, ``(n, H, W, 1)`` or ``(n, H, W, 3)`` in a grid.
 
@@ -124,7 +124,7 @@ def image_feat_grid(images, titles: Sequence[str] | None = None, ncols: int = 8,
 
     Example
     -------
-    >>> fig = image_feat_grid(np.zeros((3, 8, 8)), ncols=2)
+    >>> fig = image_grid(np.zeros((3, 8, 8)), ncols=2)
     >>> len(fig.axes)
     3
     """
@@ -148,7 +148,7 @@ def image_feat_grid(images, titles: Sequence[str] | None = None, ncols: int = 8,
     return fig
 
 
-def filter_feat_grid(kernels, ncols: int = 8, cell: float = 1.0, suptitle: str | None = None):
+def filter_grid(kernels, ncols: int = 8, cell: float = 1.0, suptitle: str | None = None):
     """Show the filters of a Conv2D kernel ``(kh, kw, c_in, c_out)``, one panel per filter.
 
     RGB kernels (``c_in == 3``) are drawn in colour, each rescaled to [0, 1];
@@ -156,7 +156,7 @@ def filter_feat_grid(kernels, ncols: int = 8, cell: float = 1.0, suptitle: str |
 
     Example
     -------
-    >>> fig = filter_feat_grid(np.random.default_rng(0).normal(size=(3, 3, 3, 4)))
+    >>> fig = filter_grid(np.random.default_rng(0).normal(size=(3, 3, 3, 4)))
     >>> len(fig.axes)
     4
     """
@@ -180,12 +180,12 @@ def filter_feat_grid(kernels, ncols: int = 8, cell: float = 1.0, suptitle: str |
     return fig
 
 
-def feature_map_feat_grid(maps, n: int = 8, ncols: int = 8, cell: float = 1.2, suptitle: str | None = None):
+def feature_map_grid(maps, n: int = 8, ncols: int = 8, cell: float = 1.2, suptitle: str | None = None):
     """Show the first ``n`` channels of one sample's feature maps ``(H, W, channels)``.
 
     Example
     -------
-    >>> fig = feature_map_feat_grid(np.zeros((16, 16, 4)), n=4)
+    >>> fig = feature_map_grid(np.zeros((16, 16, 4)), n=4)
     >>> len(fig.axes)
     4
     """
