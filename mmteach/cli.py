@@ -28,6 +28,7 @@ import importlib
 import importlib.metadata as metadata
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -498,8 +499,35 @@ def _kernel_manager_class():
     return CurrentEnvKernelManager
 
 
+#: TensorFlow's C++ (absl) log lines: they carry timestamps and process ids, differ on
+#: every run, and appear even with TF_CPP_MIN_LOG_LEVEL set.
+TF_LOG_LINE = re.compile(
+    r"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\] .*"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.)$"
+)
+
+
+def drop_tf_log_lines(outputs: list) -> list:
+    """``outputs`` without TensorFlow's C++ log lines on stderr (other stderr text is kept)."""
+    kept = []
+    for out in outputs:
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            lines = out["text"].splitlines(keepends=True)
+            text = "".join(line for line in lines if not TF_LOG_LINE.match(line.rstrip("\n")))
+            if not text.strip():
+                continue
+            out["text"] = text
+        kept.append(out)
+    return kept
+
+
 def normalise(nb) -> None:
-    """Make an executed notebook fit to commit: counts 1..n, no machine-specific metadata."""
+    """Make an executed notebook fit to commit.
+
+    Execution counts 1..n, no timestamps or machine-specific metadata, no TensorFlow
+    C++ log lines; cell tags and other cell metadata are kept.
+    """
     count = 0
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # nbclient's timestamps
@@ -511,6 +539,7 @@ def normalise(nb) -> None:
             continue
         count += 1
         cell.execution_count = count
+        cell.outputs = drop_tf_log_lines(cell.outputs)
         for out in cell.outputs:
             if out.get("output_type") == "execute_result":
                 out["execution_count"] = count

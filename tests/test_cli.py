@@ -416,3 +416,22 @@ def test_data_build_passes_options(capsys, fake_datasets, tmp_path):
 
 def test_data_needs_an_action(capsys):
     assert cli.main(["data"]) == 2
+
+
+def test_normalise_drops_tensorflow_log_lines_only():
+    log = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1795889544.603465   11633 cudart_stub.cc:31] Could not find cuda drivers.\n"
+        "E0000 00:00:1795889378.432087    9645 cuda_platform.cc:52] failed call to cuInit\n"
+    )
+    nb = new_notebook(cells=[new_code_cell("import tensorflow"), new_code_cell("warn()")])
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=log),
+        nbformat.v4.new_output("stream", name="stdout", text="I0000 kept on stdout\n"),
+    ]
+    nb.cells[1].outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=log + "UserWarning: keep me\n")
+    ]
+    cli.normalise(nb)
+    assert [o["name"] for o in nb.cells[0].outputs] == ["stdout"]
+    assert nb.cells[1].outputs[0]["text"] == "UserWarning: keep me\n"
