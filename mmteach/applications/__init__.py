@@ -1,0 +1,1 @@
+"""Applications of the multimodal pipeline: classification, retrieval, translation, assistant."""
