@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mmteach import features as F
 
@@ -269,3 +271,32 @@ def test_exercise_checks_pass_right_and_fail_wrong(capsys):
         ex.check_masked_rnn(lambda x, m, k, r, b: _masked_rnn(x, np.ones_like(m), k, r, b))  # ignores mask
     with pytest.raises(AssertionError, match="LSTM"):
         ex.check_lstm_parameters(64 * (32 + 64) + 64)  # one gate only
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    h=st.integers(3, 9),
+    w=st.integers(3, 9),
+    kh=st.integers(1, 3),
+    kw=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_conv2d_equals_the_loop_and_is_linear(h, w, kh, kw, seed):
+    rng = np.random.default_rng(seed)
+    image, k1, k2 = rng.normal(size=(h, w)), rng.normal(size=(kh, kw)), rng.normal(size=(kh, kw))
+    np.testing.assert_allclose(F.conv2d(image, k1), _conv_loop(image, k1), atol=1e-9)
+    np.testing.assert_allclose(
+        F.conv2d(image, 2 * k1 + k2), 2 * F.conv2d(image, k1) + F.conv2d(image, k2), atol=1e-9
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(kind=st.sampled_from(F.RNN_KINDS), input_dim=st.integers(1, 64), units=st.integers(1, 64))
+def test_rnn_parameter_count_grows_with_units(kind, input_dim, units):
+    count = F.rnn_parameter_count(kind, input_dim, units)
+    assert count < F.rnn_parameter_count(kind, input_dim, units + 1)
+    assert count < F.rnn_parameter_count(kind, input_dim + 1, units)
+    assert count % units == 0  # every block has one column per unit
