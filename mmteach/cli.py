@@ -682,6 +682,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     where = "in place" if args.inplace else f"copies in {build_dir}"
     print(f"\n{len(results)} notebook(s) ran in {total:.1f} s ({where}).")
+    if not args.notebooks_names and notebooks_dir is not None:
+        missing = [f"{x.number:02d}" for x in COURSE if not (notebooks_dir / x.filename).is_file()]
+        if missing:
+            print(f"Lessons without a notebook yet (skipped): {', '.join(missing)}.")
     return EXIT_OK
 
 

@@ -435,3 +435,13 @@ def test_normalise_drops_tensorflow_log_lines_only():
     cli.normalise(nb)
     assert [o["name"] for o in nb.cells[0].outputs] == ["stdout"]
     assert nb.cells[1].outputs[0]["text"] == "UserWarning: keep me\n"
+
+
+def test_run_all_reports_lessons_not_written(capsys, tmp_path):
+    write_notebook(tmp_path / COURSE[1].filename, "print('one')")
+    code, out, err = run(
+        capsys, "run", "--notebooks", str(tmp_path), "--build-dir", str(tmp_path / "b"), "--no-progress"
+    )
+    assert code == 0, err
+    assert COURSE[1].filename in out
+    assert "without a notebook yet (skipped): 00, 02" in out
