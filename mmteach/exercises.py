@@ -226,3 +226,45 @@ def check_lstm_parameters(answer: int) -> None:
         "Hint: 4 gates, each with an input kernel (32 x 64), a recurrent kernel (64 x 64) and a bias (64).",
     )
     _passed(name)
+
+
+# --- notebook 05: training and cross-validation -----------------------------------------
+
+
+def check_logistic_gradient(grad_fn) -> None:
+    """Exercise 05.1: ``grad_fn(w, X, y)`` = gradient of the mean binary cross-entropy."""
+    name = "logistic_gradient"
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(40, 3))
+    y = (rng.random(40) < 0.5).astype(float)
+    w = rng.normal(size=3)
+    expected = x.T @ (1 / (1 + np.exp(-x @ w)) - y) / len(y)
+    actual = grad_fn(w.copy(), x.copy(), y.copy())
+    _close(actual, expected, name, "sigmoid(X @ w) - y, times X, averaged over the samples (divide by n).")
+    _passed(name)
+
+
+def check_momentum_step(step_fn) -> None:
+    """Exercise 05.2: one SGD-with-momentum step in Keras' convention, returning (w, v)."""
+    name = "momentum_step"
+    w, v, grad = np.array([1.0, -2.0]), np.array([0.5, 0.1]), np.array([0.2, -0.4])
+    result = step_fn(w.copy(), v.copy(), grad.copy(), 0.1, 0.9)
+    _expect(
+        isinstance(result, tuple) and len(result) == 2,
+        f"{name}: expected a pair (new_w, new_v), got {type(result).__name__}",
+    )
+    v_new = 0.9 * v - 0.1 * grad
+    hint = "first v = beta * v - lr * grad, then w = w + v (with the new v)."
+    _close(result[1], v_new, f"{name} (velocity)", hint)
+    _close(result[0], w + v_new, f"{name} (weights)", hint)
+    _passed(name)
+
+
+def check_cv_summary(table, mean: float, std: float) -> None:
+    """Exercise 05.3: mean and (sample) standard deviation of the per-fold accuracy."""
+    name = "cv_summary"
+    acc = np.asarray(table["accuracy"], dtype=float)
+    _close(mean, acc.mean(), f"{name} (mean)", "average the 'accuracy' column over the folds.")
+    hint = "pandas' .std() divides by n - 1 (ddof=1); np.std divides by n unless you pass ddof=1."
+    _close(std, acc.std(ddof=1), f"{name} (std)", hint)
+    _passed(name)
