@@ -55,8 +55,11 @@ __all__ = [
     "MODALITIES",
     "ModalityDropout",
     "MultimodalModel",
+    "FEATURE_LAYERS",
     "build_multimodal_model",
     "count_params",
+    "extract_features",
+    "modality_encoder",
 ]
 
 MODALITIES = ("image", "text", "audio")
@@ -182,6 +185,7 @@ def build_multimodal_model(
     compile: bool = True,
     seed: int | None = 0,
     name: str | None = None,
+    encoders: str | Mapping[str, keras.Model] = "new",
 ) -> MultimodalModel:
     """Encoders (:mod:`mmteach.features`) + fusion (:mod:`mmteach.fusion`) + classifier head.
 
@@ -220,6 +224,12 @@ def build_multimodal_model(
         Seed for the modality dropout.
     name : str, optional
         Model name; default ``"<fusion>_<modalities>"``.
+    encoders : ``"new"`` (default), ``"features"`` or a dict ``{modality: keras.Model}``
+        ``"new"``: fresh encoders from :mod:`mmteach.features`, trained end to end.
+        ``"features"``: no encoders - the inputs are feature vectors of ``width``
+        numbers (e.g. from :func:`extract_features`); trains in a second or two.
+        A dict: use these (e.g. trained, see :func:`modality_encoder`) encoders;
+        set their ``trainable`` to False first to keep them frozen.
 
     Returns
     -------
@@ -242,7 +252,7 @@ def build_multimodal_model(
         raise ValueError("weights: only used with fusion='weighted', weighted_mode='fixed'")
     if fusion == "inject" and "text" not in mods:
         raise ValueError(f"fusion: 'inject' needs the 'text' modality, got modalities {list(mods)}")
-    if "text" in mods and vocab_size is None:
+    if "text" in mods and vocab_size is None and encoders == "new":
         raise ValueError("vocab_size: required when 'text' is a modality, got None")
     if isinstance(aux_weight, bool) or not isinstance(aux_weight, (int, float)) or aux_weight < 0:
         raise ValueError(f"aux_weight: expected a non-negative number, got {aux_weight!r}")
@@ -256,8 +266,24 @@ def build_multimodal_model(
         if sorted(order) != sorted(mods):
             raise ValueError(f"order: expected a permutation of {list(mods)}, got {list(order)}")
 
+    if not (isinstance(encoders, Mapping) or encoders in ("new", "features")):
+        raise ValueError(f"encoders: expected 'new', 'features' or a dict of models, got {encoders!r}")
+    if isinstance(encoders, Mapping) and sorted(encoders) != sorted(mods):
+        raise ValueError(f"encoders: expected one model per modality {list(mods)}, got {sorted(encoders)}")
+    if encoders != "new" and fusion == "inject":
+        raise ValueError("fusion: 'inject' reads the raw caption, so it needs encoders='new'")
+
     inputs, features = {}, {}
     for m in mods:
+        if encoders == "features":
+            inputs[m] = keras.Input(shape=(width,), name=m)
+            features[m] = inputs[m]
+            continue
+        if isinstance(encoders, Mapping):
+            enc = encoders[m]
+            inputs[m] = keras.Input(shape=enc.input_shape[1:], dtype=enc.inputs[0].dtype, name=m)
+            features[m] = enc(inputs[m])
+            continue
         kwargs = {"filters": filters} if m == "image" else {}
         enc = encoder_for(m, width=width, vocab_size=vocab_size, name=f"{m}_encoder", **kwargs)
         if fusion == "inject" and m == "text":
@@ -316,3 +342,48 @@ def build_multimodal_model(
 def count_params(model: keras.Model) -> int:
     """Number of trainable parameters of ``model``."""
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+#: the layer whose output is each modality's feature vector in :func:`build_multimodal_model`
+FEATURE_LAYERS = {"image": "image_features", "text": "text_rnn", "audio": "audio_rnn"}
+
+
+def modality_encoder(model: keras.Model, modality: str) -> keras.Model:
+    """The encoder of ``modality`` inside a model from :func:`build_multimodal_model`.
+
+    The returned model shares its weights with ``model`` (raw input -> features).
+
+    Example
+    -------
+    >>> image_only = build_multimodal_model(("image",))  # doctest: +SKIP
+    >>> modality_encoder(image_only, "image").output_shape  # doctest: +SKIP
+    (None, 32)
+    """
+    if modality not in FEATURE_LAYERS:
+        raise ValueError(f"modality: expected one of {MODALITIES}, got {modality!r}")
+    try:
+        inp = model.get_layer(modality).output
+        out = model.get_layer(FEATURE_LAYERS[modality]).output
+    except ValueError:
+        raise ValueError(
+            f"model: expected a model with a {modality!r} input and layer "
+            f"{FEATURE_LAYERS[modality]!r} (built by build_multimodal_model), got {model.name!r}"
+        ) from None
+    return keras.Model(inp, out, name=f"{modality}_encoder")
+
+
+def extract_features(encoders: Mapping[str, keras.Model], inputs: Mapping[str, np.ndarray],
+                     batch_size: int = 512) -> dict[str, np.ndarray]:  # fmt: skip
+    """Run each encoder on its modality: ``{modality: (n, width) float32 array}``.
+
+    Example
+    -------
+    >>> feats = extract_features({"image": enc}, {"image": images})  # doctest: +SKIP
+    """
+    missing = [m for m in encoders if m not in inputs]
+    if missing:
+        raise ValueError(f"inputs: no arrays for modalities {missing}; got {sorted(inputs)}")
+    return {
+        m: np.asarray(enc.predict(inputs[m], batch_size=batch_size, verbose=0), dtype=np.float32)
+        for m, enc in encoders.items()
+    }

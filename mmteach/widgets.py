@@ -274,3 +274,310 @@ def device_picker() -> DevicePicker:
     >>> device_picker()  # doctest: +SKIP
     """
     return DevicePicker()
+
+
+# =========================================================================== fusion picker
+
+__all__ += [
+    "FUSION_PICKER_METHODS",
+    "FUSION_PICKER_MODES",
+    "FusionPicker",
+    "confusion_html",
+    "confusion_matrix",
+    "fusion_description",
+    "fusion_picker",
+    "rebalance_weights",
+    "weights_html",
+]
+
+#: fusion methods offered by the fusion picker (see :mod:`mmteach.fusion`)
+FUSION_PICKER_METHODS: tuple[str, ...] = ("parallel", "sequential", "weighted")
+#: modes of weighted fusion
+FUSION_PICKER_MODES: tuple[str, ...] = ("fixed", "learned", "gated")
+
+
+def rebalance_weights(weights: Sequence[float], index: int, value: float) -> list[float]:
+    """Set ``weights[index] = value`` and rescale the others so that all sum to 1.
+
+    The others keep their proportions; if they are all zero they share ``1 - value``
+    equally. Used by the fusion picker's sliders.
+
+    Example
+    -------
+    >>> rebalance_weights([0.5, 0.25, 0.25], 0, 0.2)
+    [0.2, 0.4, 0.4]
+    """
+    w = [float(x) for x in weights]
+    if not w or not 0 <= index < len(w):
+        raise ValueError(f"index: expected 0..{len(w) - 1}, got {index!r}")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"value: expected a weight in [0, 1], got {value!r}")
+    if len(w) == 1:
+        return [1.0]
+    rest = sum(x for i, x in enumerate(w) if i != index)
+    out = []
+    for i, x in enumerate(w):
+        if i == index:
+            out.append(float(value))
+        elif rest > 0:
+            out.append((1.0 - value) * x / rest)
+        else:
+            out.append((1.0 - value) / (len(w) - 1))
+    return [round(x, 6) for x in out]
+
+
+def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int):
+    """``cm[i, j]`` = number of samples of class ``i`` predicted as ``j``.
+
+    Example
+    -------
+    >>> confusion_matrix([0, 1, 1], [0, 1, 0], 2).tolist()
+    [[1, 0], [1, 1]]
+    """
+    import numpy as np
+
+    y_true, y_pred = np.asarray(y_true, int), np.asarray(y_pred, int)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_pred: expected shape {y_true.shape} like y_true, got {y_pred.shape}")
+    cm = np.zeros((n_classes, n_classes), dtype=int)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
+def confusion_html(cm, class_names: Sequence[str]) -> str:
+    """An HTML table of a confusion matrix (rows: true class, columns: predicted).
+
+    Example
+    -------
+    >>> "<table" in confusion_html([[1, 0], [0, 1]], ["a", "b"])
+    True
+    """
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in class_names)
+    rows = []
+    for name, row in zip(class_names, cm, strict=True):
+        total = max(int(sum(row)), 1)
+        cells = "".join(
+            f'<td style="text-align:right;background:rgba(31,119,180,{int(v) / total:.2f})">'
+            f"{int(v)}</td>"
+            for v in row
+        )
+        rows.append(f"<tr><th>{html.escape(str(name))}</th>{cells}</tr>")
+    return (
+        '<table style="border-collapse:collapse;font-size:small">'
+        f"<tr><th>true \\ predicted</th>{head}</tr>{''.join(rows)}</table>"
+    )
+
+
+def weights_html(modalities: Sequence[str], weights: Sequence[float], title: str) -> str:
+    """One line listing each modality's weight, e.g. ``learned weights: image 0.40, ...``.
+
+    Example
+    -------
+    >>> weights_html(["image", "text"], [0.25, 0.75], "learned weights")
+    '<b>learned weights</b>: image 0.25, text 0.75'
+    """
+    parts = ", ".join(f"{html.escape(m)} {w:.2f}" for m, w in zip(modalities, weights, strict=True))
+    return f"<b>{html.escape(title)}</b>: {parts}"
+
+
+def fusion_description(method: str, mode: str, weights: Sequence[float] | None = None) -> str:
+    """The fusion picker's one-line explanation of the chosen method.
+
+    Example
+    -------
+    >>> fusion_description("parallel", "fixed").startswith("Parallel")
+    True
+    """
+    if method == "parallel":
+        return "Parallel fusion: concatenate the modality feature vectors side by side."
+    if method == "sequential":
+        return "Sequential fusion: the modalities are the time steps of a GRU (image, text, audio)."
+    if method != "weighted":
+        raise ValueError(f"method: expected one of {FUSION_PICKER_METHODS}, got {method!r}")
+    if mode == "fixed":
+        return f"Weighted fusion with your fixed weights {[round(w, 2) for w in weights or []]}."
+    if mode == "learned":
+        return "Weighted fusion with one learned weight per modality (softmax of trainable logits)."
+    if mode == "gated":
+        return "Weighted fusion with a gate per sample and dimension (Gated Multimodal Unit)."
+    raise ValueError(f"mode: expected one of {FUSION_PICKER_MODES}, got {mode!r}")
+
+
+class FusionPicker(widgets.VBox):
+    """Choose a fusion method, press Train, see accuracy, confusion matrix and weights.
+
+    To train within seconds, the picker trains only the fusion layer and the
+    classifier head, on feature vectors computed once by trained encoders
+    (``build_multimodal_model(encoders="features")``).
+
+    Parameters
+    ----------
+    train_features, test_features : dict of modality -> ``(n, width)`` arrays
+    train_labels, test_labels : int arrays
+    class_names : names of the classes, for the confusion matrix
+    epochs, batch_size : training budget of each Train click
+
+    Attributes
+    ----------
+    method, mode : ipywidgets.ToggleButtons
+    sliders : list of ipywidgets.FloatSlider, one weight per modality (fixed mode)
+    train_button : ipywidgets.Button
+    output : ipywidgets.HTML
+        Results: test accuracy, weights, confusion matrix.
+    result : dict or None
+        The last training's results (``accuracy``, ``confusion``, ``weights``, ``seconds``).
+    """
+
+    def __init__(self, train_features, train_labels, test_features, test_labels,
+                 class_names: Sequence[str] | None = None, epochs: int = 12,
+                 batch_size: int = 64, **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        import numpy as np
+
+        if not isinstance(train_features, dict) or not train_features:
+            raise ValueError("train_features: expected a non-empty dict of modality -> array")
+        if sorted(test_features) != sorted(train_features):
+            raise ValueError(
+                f"test_features: expected modalities {sorted(train_features)}, got {sorted(test_features)}"
+            )
+        self.modalities = list(train_features)
+        self.train_features, self.test_features = train_features, test_features
+        self.train_labels = np.asarray(train_labels, int)
+        self.test_labels = np.asarray(test_labels, int)
+        n_classes = int(max(self.train_labels.max(), self.test_labels.max())) + 1
+        default_names = [str(i) for i in range(n_classes)]
+        self.class_names = list(class_names) if class_names is not None else default_names
+        self.epochs, self.batch_size = epochs, batch_size
+        self.width = int(next(iter(train_features.values())).shape[1])
+        self.result: dict | None = None
+
+        self.method = widgets.ToggleButtons(options=list(FUSION_PICKER_METHODS), value="parallel",
+                                            description="Fusion")  # fmt: skip
+        self.mode = widgets.ToggleButtons(options=list(FUSION_PICKER_MODES), value="learned",
+                                          description="Mode")  # fmt: skip
+        n = len(self.modalities)
+        self.sliders = [
+            widgets.FloatSlider(value=round(1 / n, 2), min=0.0, max=1.0, step=0.05, description=m,
+                                continuous_update=False)  # fmt: skip
+            for m in self.modalities
+        ]
+        self._weights = [1.0 / n] * n
+        self.train_button = widgets.Button(description="Train", button_style="primary")
+        self.info = widgets.HTML()
+        self.output = widgets.HTML()
+        self._updating = False
+        self.method.observe(lambda change: self._refresh(), names="value")
+        self.mode.observe(lambda change: self._refresh(), names="value")
+        for i, slider in enumerate(self.sliders):
+            slider.observe(self._make_slider_handler(i), names="value")
+        self.train_button.on_click(lambda button: self.train())
+        self.weight_box = widgets.VBox(self.sliders)
+        self.children = (self.method, self.mode, self.weight_box, self.info, self.train_button, self.output)
+        self._refresh()
+
+    # -- logic ---------------------------------------------------------------------------
+
+    @property
+    def weights(self) -> list[float]:
+        """The fixed weights set with the sliders (summing to 1)."""
+        return list(self._weights)
+
+    def set_weight(self, index: int, value: float) -> list[float]:
+        """Move slider ``index`` to ``value``; the others follow so the sum stays 1."""
+        self._weights = rebalance_weights(self._weights, index, value)
+        self._updating = True
+        try:
+            for slider, w in zip(self.sliders, self._weights, strict=True):
+                slider.value = w
+        finally:
+            self._updating = False
+        self._refresh()
+        return self.weights
+
+    def train(self) -> dict:
+        """Train the chosen fusion on the training features; show and return the results."""
+        import time
+
+        import numpy as np
+
+        from mmteach.models import build_multimodal_model
+
+        method, mode = self.method.value, self.mode.value
+        kwargs: dict[str, Any] = {"fusion": method}
+        if method == "weighted":
+            kwargs["weighted_mode"] = mode
+            if mode == "fixed":
+                w = np.asarray(self._weights)
+                kwargs["weights"] = (w / w.sum()).tolist()
+        self.output.value = "<i>Training...</i>"
+        start = time.perf_counter()
+        model = build_multimodal_model(self.modalities, encoders="features", width=self.width,
+                                       num_classes=len(self.class_names), name=f"picker_{method}",
+                                       **kwargs)  # fmt: skip
+        model.fit(self.train_features, self.train_labels, epochs=self.epochs,
+                  batch_size=self.batch_size, verbose=0)  # fmt: skip
+        seconds = time.perf_counter() - start
+        pred = model.predict(self.test_features, verbose=0).argmax(axis=1)
+        accuracy = float((pred == self.test_labels).mean())
+        cm = confusion_matrix(self.test_labels, pred, len(self.class_names))
+        weights = None
+        if method == "weighted":
+            fusion = model.get_layer("fusion")
+            if mode == "gated":
+                gates = fusion.gates([self.test_features[m] for m in self.modalities])
+                weights = gates.mean(axis=(0, 2)).tolist()
+            else:
+                weights = fusion.modality_weights().tolist()
+        self.result = {"accuracy": accuracy, "confusion": cm, "weights": weights, "seconds": seconds,
+                       "model": model}  # fmt: skip
+        parts = [f"Test accuracy: <b>{accuracy:.2f}</b> (trained in {seconds:.1f} s)."]
+        if weights is not None:
+            title = {"fixed": "your weights", "learned": "learned weights",
+                     "gated": "mean gate per modality"}[mode]  # fmt: skip
+            parts.append(weights_html(self.modalities, weights, title))
+        parts.append(confusion_html(cm, self.class_names))
+        self.output.value = "<br>".join(parts)
+        return self.result
+
+    # -- display -------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        weighted = self.method.value == "weighted"
+        self.mode.layout.display = None if weighted else "none"
+        fixed = weighted and self.mode.value == "fixed"
+        self.weight_box.layout.display = None if fixed else "none"
+        self.info.value = html.escape(fusion_description(self.method.value, self.mode.value, self._weights))
+
+    def _make_slider_handler(self, index: int):
+        def on_change(change: dict[str, Any]) -> None:
+            if not self._updating:
+                self.set_weight(index, change["new"])
+
+        return on_change
+
+
+def fusion_picker(encoders, train, test, class_names: Sequence[str] | None = None,
+                  epochs: int = 12, batch_size: int = 64) -> FusionPicker:  # fmt: skip
+    """Build the fusion picker on top of trained encoders.
+
+    Parameters
+    ----------
+    encoders : dict of modality -> keras.Model
+        Trained encoders (e.g. :func:`mmteach.models.modality_encoder`); their
+        features are computed once here.
+    train, test : :class:`mmteach.preprocessing.ModelInputs`
+    class_names : optional class names (default: Shapes World's classes)
+
+    Example
+    -------
+    >>> fusion_picker(encoders, data["train"], data["test"])  # doctest: +SKIP
+    """
+    from mmteach.models import extract_features
+
+    if class_names is None:
+        from mmteach.datasets import CLASS_NAMES
+
+        class_names = CLASS_NAMES
+    return FusionPicker(extract_features(encoders, train.inputs), train.labels,
+                        extract_features(encoders, test.inputs), test.labels,
+                        class_names=class_names, epochs=epochs, batch_size=batch_size)  # fmt: skip
