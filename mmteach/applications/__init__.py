@@ -1,1 +1,31 @@
-"""Applications of the multimodal pipeline: classification, retrieval, translation, assistant."""
+"""Applications of the multimodal pipeline: classification, retrieval, translation, assistant.
+
+One module per application, each loaded on first use (they import Keras, this
+package does not):
+
+* :mod:`mmteach.applications.classify` -- ``MultimodalClassifier``: train, evaluate,
+  save/load and predict straight from files (notebook 06);
+* :mod:`mmteach.applications.retrieval` -- a dual encoder trained with a symmetric
+  contrastive (InfoNCE) loss, recall@k and zero-shot classification (notebook 07);
+* :mod:`mmteach.applications.translate` -- caption translation (notebook 08);
+* :mod:`mmteach.applications.assistant` -- visual question answering (notebook 09).
+
+Example
+-------
+>>> import mmteach.applications as apps
+>>> apps.__all__[:2]
+['classify', 'retrieval']
+"""
+
+from __future__ import annotations
+
+__all__ = ["classify", "retrieval", "translate", "assistant"]
+
+
+def __getattr__(name: str):
+    """Import an application module on first use (``mmteach.applications.classify``)."""
+    if name in __all__:
+        import importlib
+
+        return importlib.import_module(f"mmteach.applications.{name}")
+    raise AttributeError(f"module 'mmteach.applications' has no attribute {name!r}")
