@@ -293,10 +293,11 @@ def device_check() -> Check:
 
 
 def data_check() -> Check:
-    """Row for the bundled Shapes World snapshot checked against MANIFEST.sha256."""
+    """Row for the bundled Shapes World snapshot and scenes checked against their manifests."""
     try:
         datasets = importlib.import_module("mmteach.datasets")
-        count = datasets.verify_snapshot()
+        scenes = importlib.import_module("mmteach.scenes")
+        count = datasets.verify_snapshot() + scenes.verify_scenes()
     except Exception as exc:  # noqa: BLE001
         return Check(
             "Shapes World data",
@@ -304,7 +305,7 @@ def data_check() -> Check:
             "checksums match",
             False,
             f"Shapes World data: {_one_line(exc)}; restore it with "
-            "`git checkout -- data/shapes_world` or rebuild it with `mmteach data build`",
+            "`git checkout -- data/` or rebuild it with `mmteach data build`",
         )
     return Check("Shapes World data", f"{count} files verified", "checksums match", True)
 
@@ -694,30 +695,41 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_data_verify(args: argparse.Namespace) -> int:
     datasets = importlib.import_module("mmteach.datasets")
-    root = Path(args.root) if args.root else datasets.default_root()
-    try:
-        count = datasets.verify_snapshot(root)
-    except datasets.DataError as exc:
-        raise CliError(
-            f"{_one_line(exc)} (restore with `git checkout -- data/shapes_world` "
-            "or regenerate with `mmteach data build`)"
-        ) from None
-    print(f"Shapes World: {count} files match MANIFEST.sha256 in {root}")
+    targets = []
+    if args.root or not args.scenes_root:
+        targets.append(("Shapes World", datasets.verify_snapshot, args.root or datasets.default_root()))
+    if args.scenes_root or not args.root:
+        scenes = importlib.import_module("mmteach.scenes")
+        targets.append(("Scenes", scenes.verify_scenes, args.scenes_root or scenes.default_scenes_root()))
+    for label, verify, root in targets:
+        try:
+            count = verify(Path(root))
+        except datasets.DataError as exc:
+            raise CliError(
+                f"{_one_line(exc)} (restore with `git checkout -- data/`"
+                " or regenerate with `mmteach data build`)"
+            ) from None
+        print(f"{label}: {count} files match MANIFEST.sha256 in {root}")
     return EXIT_OK
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
     datasets = importlib.import_module("mmteach.datasets")
-    root = Path(args.out) if args.out else datasets.default_root()
-    start = time.perf_counter()
-    try:
-        path = datasets.build_snapshot(root, n=args.n, seed=args.seed)
-    except (ValueError, TypeError, OSError, datasets.DataError) as exc:
-        raise CliError(f"data build: {_one_line(exc)}") from None
-    print(
-        f"Shapes World: built {args.n} samples (seed {args.seed}) in {path} "
-        f"in {time.perf_counter() - start:.1f} s"
-    )
+    jobs = []
+    if args.out or not args.scenes_out:
+        root = Path(args.out) if args.out else datasets.default_root()
+        jobs.append((f"Shapes World: built {args.n} samples", datasets.build_snapshot, root, args.n))
+    if args.scenes_out or not args.out:
+        scenes = importlib.import_module("mmteach.scenes")
+        root = Path(args.scenes_out) if args.scenes_out else scenes.default_scenes_root()
+        jobs.append((f"Scenes: built {args.scenes} scenes", scenes.build_scenes_snapshot, root, args.scenes))
+    for label, build, root, n in jobs:
+        start = time.perf_counter()
+        try:
+            path = build(root, n=n, seed=args.seed)
+        except (ValueError, TypeError, OSError, datasets.DataError) as exc:
+            raise CliError(f"data build: {_one_line(exc)}") from None
+        print(f"{label} (seed {args.seed}) in {path} in {time.perf_counter() - start:.1f} s")
     return EXIT_OK
 
 
@@ -762,11 +774,14 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = p.add_subparsers(dest="data_command", metavar="ACTION")
     data_sub.required = True
     q = data_sub.add_parser("verify", help="check every file against MANIFEST.sha256")
-    q.add_argument("--root", metavar="DIR", help="snapshot folder (default: the bundled one)")
+    q.add_argument("--root", metavar="DIR", help="single-object snapshot folder (default: both bundled ones)")
+    q.add_argument("--scenes-root", metavar="DIR", help="scenes snapshot folder (default: both bundled ones)")
     q.set_defaults(func=cmd_data_verify)
     q = data_sub.add_parser("build", help="regenerate the snapshot")
-    q.add_argument("--out", metavar="DIR", help="where to write it (default: the bundled one)")
+    q.add_argument("--out", metavar="DIR", help="single-object snapshot folder (default: both bundled ones)")
+    q.add_argument("--scenes-out", metavar="DIR", help="scenes snapshot folder (default: both bundled ones)")
     q.add_argument("--n", type=int, default=3000, help="number of samples (3000)")
+    q.add_argument("--scenes", type=int, default=1500, help="number of scenes (1500)")
     q.add_argument("--seed", type=int, default=0, help="random seed (0)")
     q.set_defaults(func=cmd_data_build)
     return parser

@@ -394,13 +394,29 @@ def fake_datasets(monkeypatch, tmp_path):
         build_snapshot=build_snapshot,
     )
     monkeypatch.setitem(sys.modules, "mmteach.datasets", fake)
+
+    def verify_scenes(root=None):
+        calls["verify_scenes"] = root
+        return 5
+
+    def build_scenes_snapshot(root, n=1500, seed=0):
+        calls["build_scenes"] = (root, n, seed)
+        return Path(root)
+
+    fake_scenes = types.SimpleNamespace(
+        default_scenes_root=lambda: tmp_path / "scenes",
+        verify_scenes=verify_scenes,
+        build_scenes_snapshot=build_scenes_snapshot,
+    )
+    monkeypatch.setitem(sys.modules, "mmteach.scenes", fake_scenes)
     return calls
 
 
 def test_data_verify(capsys, fake_datasets, tmp_path):
     code, out, _ = run(capsys, "data", "verify")
-    assert code == 0 and "12 files" in out
+    assert code == 0 and "12 files" in out and "Scenes: 5 files" in out
     assert fake_datasets["verify"] == tmp_path
+    assert fake_datasets["verify_scenes"] == tmp_path / "scenes"
     (tmp_path / "broken").touch()
     code, _, err = run(capsys, "data", "verify")
     assert code != 0
@@ -412,6 +428,9 @@ def test_data_build_passes_options(capsys, fake_datasets, tmp_path):
     assert code == 0
     assert fake_datasets["build"] == (tmp_path / "sw", 50, 3)
     assert "50 samples" in out
+    assert "build_scenes" not in fake_datasets  # only the folder asked for
+    code, out, _ = run(capsys, "data", "build", "--scenes-out", str(tmp_path / "sc"), "--scenes", "20")
+    assert code == 0 and fake_datasets["build_scenes"] == (tmp_path / "sc", 20, 0) and "20 scenes" in out
 
 
 def test_data_needs_an_action(capsys):
