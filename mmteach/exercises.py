@@ -228,6 +228,42 @@ def check_lstm_parameters(answer: int) -> None:
     _passed(name)
 
 
+# --- notebook 04: fusion ----------------------------------------------------------------
+
+
+def check_parallel_fusion(fusion_fn) -> None:
+    """Exercise 04.1: parallel fusion in numpy - concatenate the modality vectors."""
+    name = "parallel_fusion"
+    rng = np.random.default_rng(4)
+    feats = [rng.normal(size=(3, 2)), rng.normal(size=(3, 4)), rng.normal(size=(3, 1))]
+    hint = "put the vectors side by side: np.concatenate along the feature axis (axis=1)."
+    _close(fusion_fn([f.copy() for f in feats]), np.concatenate(feats, axis=1), name, hint)
+    _passed(name)
+
+
+def check_weighted_sum(fusion_fn) -> None:
+    """Exercise 04.2: fixed-weight fusion of already projected vectors, sum_i w_i * h_i."""
+    name = "weighted_sum"
+    rng = np.random.default_rng(5)
+    hs = [rng.normal(size=(3, 4)) for _ in range(3)]
+    w = [0.5, 0.3, 0.2]
+    expected = sum(wi * h for wi, h in zip(w, hs, strict=True))
+    hint = "multiply each modality's (batch, units) array by its weight and add them up."
+    _close(fusion_fn([h.copy() for h in hs], list(w)), expected, name, hint)
+    _passed(name)
+
+
+def check_robustness_auc(auc_fn) -> None:
+    """Exercise 04.3: area under an accuracy-vs-noise curve, divided by the range of levels."""
+    name = "robustness_auc"
+    levels, accs = [0.0, 0.2, 0.6, 1.0], [0.9, 0.8, 0.5, 0.3]
+    x, y = np.asarray(levels), np.asarray(accs)
+    expected = float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))
+    hint = "trapezoids: sum of (a_k + a_k+1) / 2 * (level_k+1 - level_k), then divide by the level range."
+    _close(auc_fn(list(levels), list(accs)), expected, name, hint)
+    _passed(name)
+
+
 # --- notebook 05: training and cross-validation -----------------------------------------
 
 
