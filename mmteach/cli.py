@@ -11,6 +11,8 @@ Subcommands
     Execute notebooks headless, in course order, and print a table of results.
 ``mmteach data verify`` / ``mmteach data build [--out DIR] [--n N] [--seed S]``
     Check or regenerate the bundled Shapes World snapshot.
+``mmteach student OUT_DIR [NOTEBOOK ...] [--solutions] [--force]``
+    Write student copies of the notebooks (solutions stubbed out, nbgrader metadata).
 
 Every expected failure (an unknown notebook, a missing folder, a failing cell, a
 kernel that dies) ends with a one-line message and a non-zero exit, never a traceback.
@@ -733,6 +735,40 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- student
+
+
+def cmd_student(args: argparse.Namespace) -> int:
+    import nbformat
+
+    from mmteach.student import CopiesExistError, SolutionMarkerError, find_exercises, write_copies
+
+    notebooks_dir = find_notebooks_dir(args.notebooks)
+    targets = resolve_notebooks(args.notebooks_names, notebooks_dir)
+    if not targets:
+        raise CliError(f"no notebooks in {notebooks_dir}", EXIT_USAGE)
+    try:
+        written = write_copies(
+            [t.path for t in targets], args.out_dir, solutions=args.solutions, overwrite=args.force
+        )
+    except CopiesExistError as exc:
+        existing = ", ".join(exc.names)
+        raise CliError(
+            f"{args.out_dir} already holds {existing}; add --force to replace", EXIT_USAGE
+        ) from None
+    except (SolutionMarkerError, ValueError) as exc:
+        raise CliError(_one_line(exc), EXIT_USAGE) from None
+    rows = []
+    for path in written:
+        exercises = find_exercises(nbformat.read(path, as_version=4))
+        checked = sum(ex.check_index is not None for ex in exercises)
+        rows.append([path.name, len(exercises), checked])
+    print(format_table(["notebook", "exercises", "with a check"], rows))
+    kind = "teacher (nbgrader source) copies" if args.solutions else "student copies"
+    print(f"\n{len(written)} {kind} written to {Path(args.out_dir)}")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -784,6 +820,22 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--scenes", type=int, default=1500, help="number of scenes (1500)")
     q.add_argument("--seed", type=int, default=0, help="random seed (0)")
     q.set_defaults(func=cmd_data_build)
+
+    p = sub.add_parser(
+        "student",
+        help="write student copies of the notebooks (solutions removed, nbgrader metadata)",
+        description="Write a copy of each notebook for learners: every solution replaced by "
+        "raise NotImplementedError(), outputs cleared, checks kept, nbgrader cell metadata. "
+        "With --solutions, write nbgrader's source version instead (solutions kept).",
+    )
+    p.add_argument("out_dir", metavar="OUT_DIR", help="folder for the copies (not notebooks/)")
+    p.add_argument(
+        "notebooks_names", nargs="*", metavar="NOTEBOOK", help="as for `mmteach run` (default: all)"
+    )
+    p.add_argument("--solutions", action="store_true", help="keep the solutions (nbgrader source copies)")
+    p.add_argument("--force", action="store_true", help="replace copies already in OUT_DIR")
+    p.add_argument("--notebooks", metavar="DIR", help="the notebooks folder (default: found)")
+    p.set_defaults(func=cmd_student)
     return parser
 
 
