@@ -212,8 +212,9 @@ def test_parallel_folds_give_the_same_scores_as_serial():
 
 def test_select_model_uses_the_same_folds_and_picks_the_best_mean():
     x, y = toy_data(60)
-    result = training.select_model(build_dense, {"learning_rate": [1e-4, 0.05]}, x, y, n_splits=3, epochs=3,
-                                   preprocessor=StandardScaler)  # fmt: skip
+    result = training.select_model(
+        build_dense, {"learning_rate": [1e-4, 0.05]}, x, y, n_splits=3, epochs=3, preprocessor=StandardScaler
+    )
     assert list(result.table["learning_rate"]) == [1e-4, 0.05]
     assert set(result.folds["candidate"]) == {0, 1}
     best = int(result.table["accuracy_mean"].idxmax())
@@ -230,8 +231,9 @@ def test_select_model_uses_the_same_folds_and_picks_the_best_mean():
 
 def test_select_model_by_loss_prefers_the_lowest():
     x, y = toy_data(60)
-    result = training.select_model(build_dense, [{"width": 2}, {"width": 8}], x, y, scoring="loss", n_splits=2,
-                                   epochs=2)  # fmt: skip
+    result = training.select_model(
+        build_dense, [{"width": 2}, {"width": 8}], x, y, scoring="loss", n_splits=2, epochs=2
+    )
     best = int(result.table["loss_mean"].idxmin())
     assert result.best_params == [{"width": 2}, {"width": 8}][best]
 
@@ -262,8 +264,16 @@ def test_checkpoint_reloads_with_identical_predictions(tmp_path):
     xs = scaler.transform(x).astype("float32")
     order = np.random.default_rng(0).permutation(90)
     tr, va = order[:60], order[60:]
-    result = training.fit(build_dense, xs[tr], y[tr], validation_data=(xs[va], y[va]), epochs=6, patience=2,
-                          checkpoint_dir=tmp_path / "ckpt", checkpoint_name="toy")  # fmt: skip
+    result = training.fit(
+        build_dense,
+        xs[tr],
+        y[tr],
+        validation_data=(xs[va], y[va]),
+        epochs=6,
+        patience=2,
+        checkpoint_dir=tmp_path / "ckpt",
+        checkpoint_name="toy",
+    )
     assert result.checkpoint == tmp_path / "ckpt" / "toy.keras"
     assert result.checkpoint.exists()
     assert result.best_epoch == int(result.history["val_loss"].idxmin())
