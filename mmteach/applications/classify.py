@@ -1,0 +1,471 @@
+"""The multimodal classifier, end to end: raw samples or files in, a class out.
+
+:class:`MultimodalClassifier` wraps the pieces of the earlier notebooks -- the
+:class:`~mmteach.preprocessing.ShapesWorldPreprocessor` (fitted on the training
+split only) and a model from :func:`mmteach.models.build_multimodal_model` -- behind
+five verbs:
+
+* ``train(train_split)`` fits the preprocessor and the model;
+* ``evaluate(split)`` returns accuracy and loss, ``predict``/``predict_proba``
+  the classes and their probabilities (optionally with modalities blanked);
+* ``save(folder)`` writes ``model.keras`` and a small ``classifier.json`` (the
+  preprocessor's config, the class names, the modalities); ``load(folder)``
+  rebuilds an identical classifier;
+* ``predict_files(image=..., caption=..., audio=...)`` classifies one sample
+  straight from a PNG path, a caption string and a WAV path, validating each.
+
+Helpers for the error analysis of notebook 06: :func:`precision_recall` (per class,
+from the confusion matrix) and :func:`confident_mistakes`.
+
+Example
+-------
+>>> from mmteach.datasets import load_shapes_world  # doctest: +SKIP
+>>> sw = load_shapes_world()  # doctest: +SKIP
+>>> clf = MultimodalClassifier().train(sw.split("train"), epochs=8)  # doctest: +SKIP
+>>> clf.evaluate(sw.split("test"))["accuracy"]  # doctest: +SKIP
+0.96
+>>> clf.predict_files(image="circle.png", caption="a wooden thing", audio="tap.wav")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mmteach.datasets import (
+    CLASS_NAMES,
+    IMAGE_SIZE,
+    SAMPLE_RATE,
+    DataError,
+    ShapesWorld,
+    read_png,
+    read_wav,
+)
+from mmteach.preprocessing import ShapesWorldPreprocessor, tokenize
+
+__all__ = [
+    "CONFIG_FILE",
+    "MODEL_FILE",
+    "MultimodalClassifier",
+    "confident_mistakes",
+    "precision_recall",
+]
+
+MODALITIES = ("image", "text", "audio")
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "classifier.json"
+_FORMAT = 1
+
+
+def _check_split(data: object, name: str = "data") -> ShapesWorld:
+    if not isinstance(data, ShapesWorld):
+        raise TypeError(f"{name}: expected a ShapesWorld (e.g. load_shapes_world(split='test')), "
+                        f"got {type(data).__name__}")  # fmt: skip
+    if len(data) == 0:
+        raise ValueError(f"{name}: expected at least one sample, got an empty dataset")
+    return data
+
+
+def _check_int(name: str, value: object, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class MultimodalClassifier:
+    """Preprocessor + fused model + class names, trained, saved and used as one object.
+
+    Parameters
+    ----------
+    modalities : sequence of ``"image"``, ``"text"``, ``"audio"``
+        The modalities the model reads (one alone gives a unimodal baseline).
+    fusion : str
+        ``"parallel"``, ``"sequential"``, ``"weighted"`` or ``"inject"``
+        (see :func:`mmteach.models.build_multimodal_model`).
+    weighted_mode : str
+        ``"fixed"``, ``"learned"`` or ``"gated"`` when ``fusion="weighted"``.
+    aux_weight : float
+        Loss weight of the per-modality auxiliary heads (used with several modalities).
+    modality_dropout : dict, optional
+        ``{modality: rate}``; default ``{"text": 0.3}`` when text is fused with others.
+    width : int
+        Features per modality.
+    learning_rate : float
+        Adam's learning rate.
+    class_names : sequence of str
+        Names of the classes, in label order.
+    seed : int
+        Seed of the modality dropout.
+
+    Example
+    -------
+    >>> clf = MultimodalClassifier(("image", "audio"), fusion="parallel")
+    >>> clf.modalities, clf.is_trained
+    (('image', 'audio'), False)
+    """
+
+    def __init__(self, modalities: Sequence[str] = MODALITIES, fusion: str = "weighted", *,
+                 weighted_mode: str = "gated", aux_weight: float = 0.5,
+                 modality_dropout: Mapping[str, float] | None = None, width: int = 32,
+                 learning_rate: float = 3e-3, class_names: Sequence[str] = CLASS_NAMES,
+                 seed: int = 0) -> None:  # fmt: skip
+        if isinstance(modalities, str):
+            modalities = (modalities,)
+        mods = tuple(modalities)
+        if not mods or any(m not in MODALITIES for m in mods) or len(set(mods)) != len(mods):
+            raise ValueError(f"modalities: expected distinct names from {MODALITIES}, got {list(mods)}")
+        names = list(class_names)
+        if (
+            len(names) < 2
+            or not all(isinstance(c, str) and c for c in names)
+            or len(set(names)) != len(names)
+        ):
+            raise ValueError(f"class_names: expected >= 2 distinct non-empty names, got {names!r}")
+        if modality_dropout is None:
+            modality_dropout = {"text": 0.3} if "text" in mods and len(mods) > 1 else {}
+        self.modalities = mods
+        self.class_names = tuple(names)
+        self.options = {
+            "fusion": fusion, "weighted_mode": weighted_mode, "aux_weight": float(aux_weight),
+            "modality_dropout": dict(modality_dropout), "width": _check_int("width", width),
+            "learning_rate": float(learning_rate), "seed": _check_int("seed", seed, 0),
+        }  # fmt: skip
+        self.preprocessor: ShapesWorldPreprocessor | None = None
+        self.model = None
+        self.history: dict[str, list[float]] = {}
+        self._check_options()
+
+    # ------------------------------------------------------------------ building and training
+
+    def _check_options(self) -> None:
+        from mmteach.fusion import WEIGHTED_MODES
+        from mmteach.models import FUSIONS
+
+        o = self.options
+        if o["fusion"] not in FUSIONS:
+            raise ValueError(f"fusion: expected one of {FUSIONS}, got {o['fusion']!r}")
+        if o["weighted_mode"] not in WEIGHTED_MODES:
+            raise ValueError(f"weighted_mode: expected one of {WEIGHTED_MODES}, got {o['weighted_mode']!r}")
+        if o["fusion"] == "inject" and "text" not in self.modalities:
+            raise ValueError(f"fusion: 'inject' needs the 'text' modality, got {list(self.modalities)}")
+        if not o["aux_weight"] >= 0:
+            raise ValueError(f"aux_weight: expected a number >= 0, got {o['aux_weight']!r}")
+        bad = {m: r for m, r in o["modality_dropout"].items()
+               if m not in self.modalities or not (isinstance(r, (int, float)) and 0 <= r < 1)}  # fmt: skip
+        if bad:
+            raise ValueError(f"modality_dropout: expected {{modality: rate in [0, 1)}} for modalities "
+                             f"{list(self.modalities)}, got {bad}")  # fmt: skip
+
+    def _build_model(self, vocab_size: int) -> None:
+        from mmteach.models import build_multimodal_model
+
+        o = self.options
+        kwargs = {"weighted_mode": o["weighted_mode"]} if o["fusion"] == "weighted" else {}
+        model = build_multimodal_model(
+            self.modalities, fusion=o["fusion"],
+            vocab_size=vocab_size if "text" in self.modalities else None, num_classes=len(self.class_names),
+            aux_weight=o["aux_weight"] if len(self.modalities) > 1 else 0.0,
+            modality_dropout=o["modality_dropout"], width=o["width"], learning_rate=o["learning_rate"],
+            seed=o["seed"], **kwargs,
+        )  # fmt: skip
+        self.model = model
+
+    @property
+    def is_trained(self) -> bool:
+        """Whether :meth:`train` (or :meth:`load`) has given the classifier a model."""
+        return self.model is not None and self.preprocessor is not None
+
+    def _check_trained(self) -> None:
+        if not self.is_trained:
+            raise RuntimeError(
+                "MultimodalClassifier: call train(...) or MultimodalClassifier.load(...) first"
+            )
+
+    def train(self, train: ShapesWorld, *, epochs: int = 8, batch_size: int = 32,
+              validation: ShapesWorld | None = None) -> MultimodalClassifier:  # fmt: skip
+        """Fit the preprocessor on ``train`` only, build a fresh model and fit it; returns ``self``.
+
+        ``validation`` (optional) is only scored after each epoch (``self.history``).
+        """
+        train = _check_split(train, "train")
+        if validation is not None:
+            validation = _check_split(validation, "validation")
+        epochs = _check_int("epochs", epochs)
+        batch_size = _check_int("batch_size", batch_size)
+        self.preprocessor = ShapesWorldPreprocessor().fit(train)
+        self._build_model(self.preprocessor.vocab_size)
+        x = self.preprocessor.transform(train)
+        val = None
+        if validation is not None:
+            v = self.preprocessor.transform(validation)
+            val = (v.select(self.modalities), v.labels)
+        hist = self.model.fit(x.select(self.modalities), x.labels, epochs=epochs, batch_size=batch_size,
+                              validation_data=val, verbose=0)  # fmt: skip
+        self.history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        return self
+
+    # ------------------------------------------------------------------ using the model
+
+    def _inputs(self, data: ShapesWorld, blank: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        if isinstance(blank, str):
+            blank = (blank,)
+        bad = [m for m in blank if m not in self.modalities]
+        if bad:
+            raise ValueError(f"blank: expected modalities among {list(self.modalities)}, got {bad}")
+        if "label" not in data.meta:  # new samples have no label: the preprocessor needs none
+            data = ShapesWorld(data.meta.assign(label=-1), data.images, data.audio)
+        x = self.preprocessor.transform(data).select(self.modalities)
+        return {m: np.zeros_like(v) if m in blank else v for m, v in x.items()}
+
+    def predict_proba(self, data: ShapesWorld, *, blank: Sequence[str] = ()) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)``.
+
+        ``blank`` lists modalities replaced by zeros (a blank caption is all padding,
+        which the text encoder turns into zero features: the caption is missing).
+        """
+        self._check_trained()
+        data = _check_split(data)
+        return np.asarray(self.model.predict(self._inputs(data, blank), verbose=0, batch_size=256))
+
+    def predict(self, data: ShapesWorld, *, blank: Sequence[str] = ()) -> np.ndarray:
+        """Predicted class ids ``(n,)``."""
+        return self.predict_proba(data, blank=blank).argmax(axis=1)
+
+    def evaluate(self, data: ShapesWorld, *, blank: Sequence[str] = ()) -> dict[str, float]:
+        """``{"accuracy": ..., "loss": ...}`` (cross-entropy) on a labelled split."""
+        proba = self.predict_proba(data, blank=blank)
+        y = data.labels
+        p_true = np.clip(proba[np.arange(len(y)), y], 1e-7, 1.0)
+        return {
+            "accuracy": float(np.mean(proba.argmax(axis=1) == y)),
+            "loss": float(-np.mean(np.log(p_true))),
+        }
+
+    def modality_ablation(self, data: ShapesWorld) -> pd.Series:
+        """Accuracy with all modalities, then with each one blanked in turn (index ``"no <m>"``)."""
+        self._check_trained()
+        rows = {"all": self.evaluate(data)["accuracy"]}
+        for m in self.modalities:
+            rows[f"no {m}"] = self.evaluate(data, blank=(m,))["accuracy"]
+        return pd.Series(rows, name="accuracy")
+
+    def fusion_weights(self, data: ShapesWorld) -> pd.Series:
+        """Mean weight the fusion layer gives each modality on ``data`` (weighted fusion only).
+
+        Learned mode: the softmax weights; gated mode: the per-sample gates averaged
+        over samples and feature dimensions.
+        """
+        self._check_trained()
+        if self.options["fusion"] != "weighted" or len(self.modalities) < 2:
+            raise ValueError(
+                f"fusion_weights: needs fusion='weighted' with >= 2 modalities, "
+                f"got fusion={self.options['fusion']!r}, modalities {list(self.modalities)}"
+            )
+        layer = self.model.get_layer("fusion")
+        if layer.mode != "gated":
+            return pd.Series(layer.modality_weights(), index=list(self.modalities), name="weight")
+        import keras
+
+        feats = keras.Model(self.model.inputs, list(layer.input))  # the features the fusion layer reads
+        x = self._inputs(_check_split(data))
+        gates = layer.gates(feats.predict(x, verbose=0, batch_size=256))
+        return pd.Series(gates.mean(axis=(0, 2)), index=list(self.modalities), name="weight")
+
+    # ------------------------------------------------------------------ files
+
+    def predict_files(self, image: str | Path | None = None, caption: str | None = None,
+                      audio: str | Path | None = None) -> dict:  # fmt: skip
+        """Classify one sample from a PNG path, a caption string and a WAV path.
+
+        Every modality the classifier reads must be given; the others must not be.
+
+        Returns
+        -------
+        dict
+            ``{"label": int, "label_name": str, "probabilities": pandas.Series}``.
+
+        Raises
+        ------
+        DataError
+            A file is missing, not a PNG/WAV, has the wrong size or sample rate
+            (the message starts with the argument's name).
+        ValueError
+            An argument is missing or not used by this classifier, or the caption is empty.
+        """
+        self._check_trained()
+        given = {"image": image, "text": caption, "audio": audio}
+        arg = {"image": "image", "text": "caption", "audio": "audio"}
+        for m, value in given.items():
+            if m in self.modalities and value is None:
+                raise ValueError(
+                    f"{arg[m]}: this classifier reads {list(self.modalities)}; give {arg[m]}=..."
+                )
+            if m not in self.modalities and value is not None:
+                raise ValueError(f"{arg[m]}: this classifier does not read {m} "
+                                 f"(it reads {list(self.modalities)}), got {value!r}")  # fmt: skip
+        img = (
+            _load_image(image)
+            if "image" in self.modalities
+            else np.zeros((IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+        )
+        text = _check_caption(caption, self.preprocessor.vocabulary) if "text" in self.modalities else ""
+        wav = (
+            _load_audio(audio)
+            if "audio" in self.modalities
+            else np.zeros(self.preprocessor.frame_length, np.float32)
+        )
+        sample = ShapesWorld(pd.DataFrame({"caption_en": [text], "caption_zh": [""]}), img[None], wav[None])
+        proba = self.predict_proba(sample)[0]
+        k = int(proba.argmax())
+        probabilities = pd.Series(proba, index=list(self.class_names), name="probability")
+        return {"label": k, "label_name": self.class_names[k], "probabilities": probabilities}
+
+    # ------------------------------------------------------------------ saving
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``folder/model.keras`` and ``folder/classifier.json``; returns ``folder``."""
+        self._check_trained()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save(folder / MODEL_FILE)
+        config = {
+            "format": _FORMAT,
+            "modalities": list(self.modalities),
+            "class_names": list(self.class_names),
+            "options": self.options,
+            "preprocessor": self.preprocessor.get_config(),
+        }
+        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=1), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> MultimodalClassifier:
+        """Rebuild a classifier written by :meth:`save` (its predictions are identical)."""
+        import keras
+
+        import mmteach.models  # noqa: F401 (registers the custom layers)
+
+        folder = Path(folder)
+        for name in (CONFIG_FILE, MODEL_FILE):
+            if not (folder / name).is_file():
+                raise DataError(f"folder: {name} not found in {folder}; expected a folder written by save()")
+        try:
+            config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+            options = dict(config["options"])
+            clf = cls(config["modalities"], class_names=config["class_names"], **{
+                k: options[k] for k in ("fusion", "weighted_mode", "aux_weight", "modality_dropout",
+                                        "width", "learning_rate", "seed")})  # fmt: skip
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DataError(f"folder: {CONFIG_FILE} is not a classifier config ({exc!r})") from None
+        clf.preprocessor = ShapesWorldPreprocessor.from_config(config["preprocessor"])
+        clf.model = keras.saving.load_model(folder / MODEL_FILE)
+        return clf
+
+    def __repr__(self) -> str:
+        state = "trained" if self.is_trained else "untrained"
+        return (f"MultimodalClassifier(modalities={list(self.modalities)}, "
+                f"fusion={self.options['fusion']!r}, {state})")  # fmt: skip
+
+
+# =========================================================================== file inputs
+
+
+def _load_image(image: object) -> np.ndarray:
+    if not isinstance(image, (str, Path)):
+        raise TypeError(f"image: expected the path of a PNG file, got {type(image).__name__}")
+    try:
+        img = read_png(image)
+    except DataError as exc:
+        raise DataError(f"image: {exc}") from None
+    if img.shape != (IMAGE_SIZE, IMAGE_SIZE, 3):
+        raise DataError(f"image: expected a {IMAGE_SIZE}x{IMAGE_SIZE} RGB image, "
+                        f"got {img.shape[1]}x{img.shape[0]} in {Path(image).name}")  # fmt: skip
+    return img
+
+
+def _load_audio(audio: object) -> np.ndarray:
+    if not isinstance(audio, (str, Path)):
+        raise TypeError(f"audio: expected the path of a WAV file, got {type(audio).__name__}")
+    try:
+        wav = read_wav(audio, sample_rate=SAMPLE_RATE)
+    except DataError as exc:
+        raise DataError(f"audio: {exc}") from None
+    if len(wav) < 256:
+        raise DataError(f"audio: expected at least 256 samples (32 ms at {SAMPLE_RATE} Hz), "
+                        f"got {len(wav)} in {Path(audio).name}")  # fmt: skip
+    return wav
+
+
+def _check_caption(caption: object, vocabulary: Sequence[str]) -> str:
+    if not isinstance(caption, str):
+        raise TypeError(f"caption: expected a str, got {type(caption).__name__}")
+    tokens = tokenize(caption)
+    if not tokens:
+        raise ValueError(f"caption: expected a caption with at least one word, got {caption!r}")
+    known = set(vocabulary[2:])
+    if not any(t in known for t in tokens):
+        raise ValueError(f"caption: none of the words of {caption!r} is in the vocabulary "
+                         "(the model would see only unknown words)")  # fmt: skip
+    return caption
+
+
+# =========================================================================== error analysis
+
+
+def precision_recall(y_true: Sequence[int], y_pred: Sequence[int],
+                     class_names: Sequence[str] = CLASS_NAMES) -> pd.DataFrame:  # fmt: skip
+    """Per-class precision, recall and support from the confusion matrix.
+
+    precision = correct predictions of the class / all predictions of the class;
+    recall = correct predictions of the class / all samples of the class
+    (0 when the denominator is 0).
+
+    Example
+    -------
+    >>> precision_recall([0, 0, 1, 1], [0, 1, 1, 1], ["a", "b"]).round(2)
+       precision  recall  support
+    a       1.00     0.5        2
+    b       0.67     1.0        2
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    k = len(class_names)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true, y_pred: expected two 1-D arrays of the same length, "
+                         f"got shapes {y_true.shape} and {y_pred.shape}")  # fmt: skip
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if len(y) and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= k):
+            raise ValueError(f"{name}: expected class ids in [0, {k}), got {np.unique(y)[:10].tolist()}")
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    correct = np.diag(confusion).astype(float)
+    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
+    precision = np.divide(correct, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(correct, actual, out=np.zeros(k), where=actual > 0)
+    return pd.DataFrame(
+        {"precision": precision, "recall": recall, "support": actual}, index=list(class_names)
+    )
+
+
+def confident_mistakes(proba: np.ndarray, y_true: Sequence[int], k: int = 8) -> np.ndarray:
+    """Indices of the ``k`` wrong predictions made with the highest confidence, most confident first.
+
+    Example
+    -------
+    >>> confident_mistakes(np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]]), [1, 1, 1], k=5)
+    array([0, 1])
+    """
+    proba = np.asarray(proba, dtype=float)
+    y_true = np.asarray(y_true)
+    if proba.ndim != 2 or y_true.shape != (len(proba),):
+        raise ValueError(
+            f"proba, y_true: expected (n, classes) and (n,), got {proba.shape} and {y_true.shape}"
+        )
+    k = _check_int("k", k)
+    pred = proba.argmax(axis=1)
+    wrong = np.flatnonzero(pred != y_true)
+    order = np.argsort(-proba[wrong, pred[wrong]], kind="stable")
+    return wrong[order][:k]
