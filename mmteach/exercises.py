@@ -304,3 +304,65 @@ def check_cv_summary(table, mean: float, std: float) -> None:
     hint = "pandas' .std() divides by n - 1 (ddof=1); np.std divides by n unless you pass ddof=1."
     _close(std, acc.std(ddof=1), f"{name} (std)", hint)
     _passed(name)
+
+
+# --- notebook 06: multimodal image classification -----------------------------------------
+
+
+def check_f1_scores(f1, y_true, y_pred) -> None:
+    """Exercise 06.1: per-class F1 = harmonic mean of precision and recall (0 when both are 0)."""
+    from mmteach.applications.classify import precision_recall
+
+    name = "f1_scores"
+    table = precision_recall(y_true, y_pred)
+    p, r = table["precision"].to_numpy(), table["recall"].to_numpy()
+    expected = np.divide(2 * p * r, p + r, out=np.zeros_like(p), where=(p + r) > 0)
+    _close(np.asarray(f1, dtype=float).ravel(), expected, name,
+           "F1 = 2 * precision * recall / (precision + recall), one value per class.")  # fmt: skip
+    _passed(name)
+
+
+def check_most_needed_modality(answer: str, ablation) -> None:
+    """Exercise 06.2: the modality whose blanking costs the most accuracy."""
+    name = "most_needed_modality"
+    drops = {k.removeprefix("no "): ablation["all"] - v for k, v in ablation.items() if k != "all"}
+    _expect(isinstance(answer, str), f"{name}: expected a modality name (str), got {type(answer).__name__}")
+    _expect(
+        answer == max(drops, key=drops.get),
+        f"{name}: {answer!r} is not the modality whose loss hurts most. "
+        "Hint: compare ablation['all'] with each 'no <modality>' row; the biggest drop wins.",
+    )
+    _passed(name)
+
+
+# --- notebook 07: semantic understanding (retrieval) --------------------------------------
+
+
+def check_recall_at_k(recall_fn) -> None:
+    """Exercise 07.1: ``recall_fn(similarity, k)``, the match of query i being item i."""
+    from mmteach.applications.retrieval import recall_at_k
+
+    name = "recall_at_k"
+    rng = np.random.default_rng(7)
+    s = rng.normal(size=(30, 30)) + 1.5 * np.eye(30)
+    for k in (1, 3, 10):
+        _close(recall_fn(s.copy(), k), recall_at_k(s, k), f"{name} (k={k})",
+               "for each row count the items scoring higher than the diagonal; "
+               "the query is a hit when that count is < k. Average the hits over rows.")  # fmt: skip
+    _passed(name)
+
+
+def check_info_nce(loss_fn) -> None:
+    """Exercise 07.2: ``loss_fn(image_emb, text_emb, temperature)``, the symmetric InfoNCE loss."""
+    from mmteach.applications.retrieval import info_nce_numpy
+
+    name = "info_nce"
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    for t in (0.1, 1.0):
+        _close(loss_fn(a.copy(), b.copy(), t), info_nce_numpy(a, b, t), f"{name} (temperature={t})",
+               "logits = a @ b.T / temperature; average the cross-entropy of the rows (image->text) "
+               "and of the columns (text->image), the right answer being the diagonal.")  # fmt: skip
+    _passed(name)
