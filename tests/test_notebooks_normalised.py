@@ -234,14 +234,14 @@ def _notebook(cells: list[tuple[str, list]]) -> nbformat.NotebookNode:
 
 
 def _run_nbval(folder: Path) -> subprocess.CompletedProcess:
-    shutil.copy(ROOT / "tests" / "conftest.py", folder / "conftest.py")
+    shutil.copy(ROOT / "conftest.py", folder / "conftest.py")
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(folder)]
     cmd += ["-c", os.devnull, "--nbval", "--nbval-current-env", str(folder)]
     return subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=300)
 
 
 def test_nbval_ignores_stderr_but_checks_stdout(tmp_path):
-    """The stderr hook in tests/conftest.py: stderr may differ, stdout may not."""
+    """The stderr hook in the root conftest.py: stderr may differ, stdout may not."""
     ok = tmp_path / "ok"
     ok.mkdir()
     source = "import sys\nprint('same')\nprint('varies', file=sys.stderr)"
