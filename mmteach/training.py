@@ -865,19 +865,82 @@ def fit(
         val = None
         if validation_data is not None:
             val = (_for_model(model, validation_data[0]), np.asarray(validation_data[1]))
-        history = model.fit(
-            _for_model(model, x),
-            y,
-            validation_data=val,
-            epochs=int(epochs),
-            batch_size=int(batch_size),
-            callbacks=cbs,
-            verbose=verbose,
-        )
+        if _is_multi_worker(strategy):
+            if validation_data is not None or cbs:
+                raise ValueError(
+                    "strategy: with MultiWorkerMirroredStrategy, fit() trains with its own loop (Keras 3's "
+                    "model.fit does not support that strategy yet, keras-team/keras#20585) and takes no "
+                    "validation_data, checkpoint_dir, patience or callbacks"
+                )
+            logs = _multi_worker_fit(model, _for_model(model, x), y, strategy, int(epochs), int(batch_size))
+        else:
+            logs = model.fit(
+                _for_model(model, x),
+                y,
+                validation_data=val,
+                epochs=int(epochs),
+                batch_size=int(batch_size),
+                callbacks=cbs,
+                verbose=verbose,
+            ).history
     seconds = time.perf_counter() - start
-    frame = pd.DataFrame(history.history)
+    frame = pd.DataFrame(logs)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
     best_epoch = None
     if stopper is not None and monitor in frame:
         best_epoch = int(stopper.best_epoch) + 1
     return FitResult(model, frame, best_epoch, path, seconds)
+
+
+def _is_multi_worker(strategy: Any) -> bool:
+    if strategy is None:
+        return False
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def _multi_worker_fit(model, x, y, strategy, epochs: int, batch_size: int) -> dict:
+    """Mini-batch training under ``MultiWorkerMirroredStrategy`` with ``strategy.run``.
+
+    Each worker takes its share of every global batch of ``batch_size`` samples
+    (``distribute_datasets_from_function`` shards by worker); the optimizer all-reduces
+    the gradients, so every replica applies the same update. Returns ``{"loss": [...]}``.
+    """
+    import tensorflow as tf
+
+    y = np.asarray(y)
+
+    def dataset_fn(context):
+        per_replica = context.get_per_replica_batch_size(batch_size)
+        data = tf.data.Dataset.from_tensor_slices((x, y))
+        data = data.shard(context.num_input_pipelines, context.input_pipeline_id)
+        return data.batch(per_replica, drop_remainder=True)
+
+    dist = strategy.distribute_datasets_from_function(dataset_fn)
+    loss_fn = model.loss if callable(model.loss) else __import__("keras").losses.get(model.loss)
+
+    def replica_step(xb, yb):
+        with tf.GradientTape() as tape:
+            pred = model(xb, training=True)
+            if isinstance(pred, (list, tuple)):
+                pred = pred[0]
+            per_example = loss_fn(yb, pred) if not hasattr(loss_fn, "call") else loss_fn.call(yb, pred)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch_size)
+        grads = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    @tf.function
+    def step(xb, yb):
+        losses = strategy.run(replica_step, args=(xb, yb))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    history = []
+    for _ in range(epochs):
+        total, batches = 0.0, 0
+        for xb, yb in dist:
+            total += float(step(xb, yb))
+            batches += 1
+        history.append(total / max(batches, 1))
+    return {"loss": history}
