@@ -770,7 +770,9 @@ def fit(
     * With ``strategy`` (e.g. ``tf.distribute.MirroredStrategy()``) the model is built
       and compiled inside ``strategy.scope()``; each batch is split over its replicas
       and the gradients are summed -- the same code then runs on several devices or,
-      with ``MultiWorkerMirroredStrategy``, several machines.
+      with ``MultiWorkerMirroredStrategy``, several machines (for that strategy Keras 3's
+      ``model.fit`` does not work yet, keras-team/keras#20585, so ``fit`` trains with its own
+      ``strategy.run`` loop and accepts no validation data, checkpoints or callbacks).
     * With ``checkpoint_dir`` the best epoch (by ``monitor``) is saved as
       ``<checkpoint_dir>/<checkpoint_name>.keras``; with ``patience`` training stops
       after that many epochs without improvement. With validation data the best
