@@ -342,3 +342,21 @@ def test_other_bad_configuration():
         F.SequentialFusion(4, order=(0, 0, 1))(feats())
     with pytest.raises(ValueError, match="mode"):
         F.LateFusion(mode="median")
+
+
+# --------------------------------------------------------------------------- exercise checks (notebook 04)
+
+
+def test_exercise_checks_pass_right_and_fail_wrong_answers(capsys):
+    from mmteach import exercises
+
+    exercises.check_parallel_fusion(lambda fs: np.concatenate(fs, axis=1))
+    with pytest.raises(AssertionError, match="Hint"):
+        exercises.check_parallel_fusion(lambda fs: np.concatenate(fs[::-1], axis=1))
+    exercises.check_weighted_sum(lambda hs, w: sum(wi * h for wi, h in zip(w, hs, strict=True)))
+    with pytest.raises(AssertionError, match="Hint"):
+        exercises.check_weighted_sum(lambda hs, w: sum(hs) / len(hs))
+    exercises.check_robustness_auc(lambda x, y: float(np.trapezoid(y, x) / (x[-1] - x[0])))
+    with pytest.raises(AssertionError, match="Hint"):
+        exercises.check_robustness_auc(lambda x, y: float(np.mean(y)))
+    assert capsys.readouterr().out.count("correct") == 3

@@ -156,3 +156,27 @@ def test_modality_encoder_rejects_unknown_modality():
         M.modality_encoder(model, "image")
     with pytest.raises(ValueError, match="modality"):
         M.modality_encoder(model, "smell")
+
+
+def test_corrupt_missing_and_robustness_auc():
+    inputs, _ = data()
+    same = M.corrupt(inputs, "image", 0.0)
+    np.testing.assert_array_equal(same["image"], inputs["image"])
+    noisy = M.corrupt(inputs, "audio", 0.5, seed=1)
+    assert 0.8 < np.std(noisy["audio"] - inputs["audio"]) < 1.2
+    np.testing.assert_array_equal(noisy["image"], inputs["image"])  # other modalities untouched
+    words = M.corrupt(inputs, "text", 1.0)["text"]
+    assert set(np.unique(words)) <= {0, 1} and ((words == 0) == (inputs["text"] == 0)).all()
+    blank = M.missing(inputs, "text")
+    assert not blank["text"].any() and blank["image"] is inputs["image"]
+    assert M.robustness_auc([0, 0.5, 1], [1.0, 0.5, 0.0]) == pytest.approx(0.5)
+    assert M.robustness_auc([0, 0.25, 1], [1, 1, 1]) == pytest.approx(1.0)
+    for call, match in [
+        (lambda: M.corrupt(inputs, "smell", 0.5), "modality"),
+        (lambda: M.corrupt(inputs, "image", 1.5), "level"),
+        (lambda: M.missing(inputs, "smell"), "modality"),
+        (lambda: M.robustness_auc([0, 1], [1.0]), "accuracies"),
+        (lambda: M.robustness_auc([1, 0], [1.0, 0.5]), "increasing"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            call()
