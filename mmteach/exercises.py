@@ -366,3 +366,35 @@ def check_info_nce(loss_fn) -> None:
                "logits = a @ b.T / temperature; average the cross-entropy of the rows (image->text) "
                "and of the columns (text->image), the right answer being the diagonal.")  # fmt: skip
     _passed(name)
+
+
+# --- notebook 08: machine translation ------------------------------------------------------
+
+
+def check_attention_weights(weights_fn) -> None:
+    """Exercise 08.1: ``weights_fn(query, keys, mask)``, dot-product attention weights of one query."""
+    from mmteach.applications.translate import attention_numpy
+
+    name = "attention weights"
+    rng = np.random.default_rng(81)
+    q, k = rng.normal(size=4), rng.normal(size=(6, 4))
+    for mask in (np.ones(6, bool), np.array([1, 1, 1, 1, 0, 0], bool)):
+        _, expected = attention_numpy(q[None], k, mask=mask)
+        _close(weights_fn(q.copy(), k.copy(), mask.copy()), expected[0], name,
+               "scores = keys @ query; masked keys get a very negative score; then a softmax "
+               "(subtract the max first), so the weights are >= 0 and sum to 1.")  # fmt: skip
+    _passed(name)
+
+
+def check_ngram_precision(precision_fn) -> None:
+    """Exercise 08.2: ``precision_fn(hypothesis, reference, n)``, BLEU's clipped n-gram precision."""
+    from mmteach.applications.translate import ngram_precision
+
+    name = "n-gram precision"
+    cases = [("一个红色的圆形", "一个红色的圆形", 2), ("红红红", "红色", 1), ("一个很轻的方块", "一个浅色的方块", 2),
+             ("的的的的", "一个的的", 1), ("圆形", "一个红色的圆形", 3)]  # fmt: skip
+    for hyp, ref, n in cases:
+        _close(precision_fn(hyp, ref, n), ngram_precision(hyp, ref, n), f"{name} ({hyp!r}, n={n})",
+               "count each hypothesis n-gram at most as often as it occurs in the reference "
+               "(clipping), divide by the number of hypothesis n-grams; no n-grams -> 0.")  # fmt: skip
+    _passed(name)

@@ -42,11 +42,13 @@ __all__ = [
     "START",
     "Translation",
     "Translator",
+    "attention_numpy",
     "bleu",
     "evaluate",
     "exact_match",
     "gloss",
     "make_translation_pairs",
+    "ngram_precision",
     "segment_chinese",
     "sense_accuracy",
     "show_attention",
@@ -150,6 +152,59 @@ def make_translation_pairs(
             rows.append({"en": en, "zh": zh, "split": meta["split"].iloc[i], "image_index": int(i),
                          "ambiguous": True, "sense": sense})  # fmt: skip
     return pd.concat([base, pd.DataFrame(rows, columns=base.columns)], ignore_index=True)
+
+
+# =========================================================================== numpy references
+
+
+def attention_numpy(queries, keys, values=None, mask=None):
+    """Dot-product attention in numpy: ``softmax(queries @ keys.T) @ values``.
+
+    Shapes: ``queries (t_q, d)``, ``keys (t_k, d)``, ``values (t_k, d_v)`` (default: the
+    keys), ``mask (t_k,)`` bool (False = ignore that key). Returns ``(context, weights)``
+    with ``weights (t_q, t_k)`` whose rows sum to 1.
+
+    Example
+    -------
+    >>> ctx, w = attention_numpy(np.array([[1.0, 0.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]))
+    >>> w.round(2)
+    array([[0.73, 0.27]])
+    """
+    q, k = np.asarray(queries, dtype=np.float64), np.asarray(keys, dtype=np.float64)
+    if q.ndim != 2 or k.ndim != 2 or q.shape[1] != k.shape[1]:
+        raise ValueError(f"queries, keys: expected (t_q, d) and (t_k, d), got {q.shape} and {k.shape}")
+    v = k if values is None else np.asarray(values, dtype=np.float64)
+    if v.ndim != 2 or len(v) != len(k):
+        raise ValueError(f"values: expected ({len(k)}, d_v), got {v.shape}")
+    scores = q @ k.T
+    if mask is not None:
+        scores = np.where(np.asarray(mask, dtype=bool)[None, :], scores, -1e9)
+    scores = scores - scores.max(axis=1, keepdims=True)
+    weights = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    return weights @ v, weights
+
+
+def ngram_precision(hypothesis: str, reference: str, n: int) -> float:
+    """BLEU's clipped n-gram precision over characters (spaces ignored).
+
+    Each hypothesis n-gram counts at most as often as it occurs in the reference.
+
+    Example
+    -------
+    >>> ngram_precision("红红红", "红色", 1)
+    0.3333333333333333
+    """
+    if not isinstance(hypothesis, str) or not isinstance(reference, str):
+        raise TypeError("hypothesis, reference: expected two str")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n: expected a positive int, got {n!r}")
+    h, r = "".join(hypothesis.split()), "".join(reference.split())
+    grams = pd.Series([h[i : i + n] for i in range(len(h) - n + 1)], dtype=object).value_counts()
+    ref = pd.Series([r[i : i + n] for i in range(len(r) - n + 1)], dtype=object).value_counts()
+    if grams.sum() == 0:
+        return 0.0
+    clipped = sum(min(c, int(ref.get(g, 0))) for g, c in grams.items())
+    return float(clipped / grams.sum())
 
 
 # =========================================================================== metrics
