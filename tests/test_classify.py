@@ -216,3 +216,32 @@ def test_confident_mistakes_order():
     assert classify.confident_mistakes(proba, [0, 1, 1, 0], k=5).tolist() == []
     with pytest.raises(ValueError, match="k"):
         classify.confident_mistakes(proba, [0, 1, 1, 0], k=0)
+
+
+# --------------------------------------------------------------------------- exercise checks (notebook 06)
+
+
+def test_check_f1_scores_passes_right_and_fails_wrong(capsys):
+    from mmteach import exercises
+
+    rng = np.random.default_rng(2)
+    y, p = rng.integers(0, 9, 300), rng.integers(0, 9, 300)
+    table = classify.precision_recall(y, p)
+    pr, rc = table["precision"].to_numpy(), table["recall"].to_numpy()
+    f1 = np.where(pr + rc > 0, 2 * pr * rc / np.maximum(pr + rc, 1e-12), 0)
+    exercises.check_f1_scores(f1, y, p)
+    assert "correct" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="values differ"):
+        exercises.check_f1_scores((pr + rc) / 2, y, p)  # arithmetic, not harmonic mean
+    with pytest.raises(AssertionError, match="shape"):
+        exercises.check_f1_scores(f1[:3], y, p)
+
+
+def test_check_most_needed_modality():
+    from mmteach import exercises
+
+    ablation = pd.Series({"all": 0.95, "no image": 0.55, "no text": 0.93, "no audio": 0.45})
+    exercises.check_most_needed_modality("audio", ablation)
+    for wrong in ("image", "text", "no audio", 3):
+        with pytest.raises(AssertionError):
+            exercises.check_most_needed_modality(wrong, ablation)
