@@ -398,3 +398,46 @@ def check_ngram_precision(precision_fn) -> None:
                "count each hypothesis n-gram at most as often as it occurs in the reference "
                "(clipping), divide by the number of hypothesis n-grams; no n-grams -> 0.")  # fmt: skip
     _passed(name)
+
+
+# --- notebook 10: challenges and FAQ ----------------------------------------------------
+
+
+def check_conv_macs(answer: int) -> None:
+    """Exercise 10.1: multiply-adds per sample of ``Conv2D(16, 3, padding="same")`` on 32x32x3."""
+    name = "Conv2D(16, 3) MACs on 32x32x3"
+    _expect(
+        answer == 32 * 32 * 3 * 3 * 3 * 16,
+        f"{name}: expected a different number of multiply-adds, got {answer}. "
+        "Hint: every output pixel (32 x 32 with 'same' padding) of every filter (16) needs "
+        "3 x 3 x 3 multiply-adds; the bias is an add only and is not counted.",
+    )
+    _passed(name)
+
+
+def check_flip_labels(flip_fn) -> None:
+    """Exercise 10.2: ``flip_fn(labels, fraction, n_classes, seed)`` -> labels with label noise.
+
+    Exactly ``round(fraction * n)`` labels change, each to a *different* valid class;
+    the input array is not modified.
+    """
+    name = "flip_labels"
+    labels = np.arange(200) % 9
+    for fraction in (0.0, 0.25, 0.5):
+        original = labels.copy()
+        try:
+            out = np.asarray(flip_fn(labels, fraction, 9, 0))
+        except Exception as exc:  # noqa: BLE001 - report any failure of the learner's code
+            raise AssertionError(f"{name}: your function raised {type(exc).__name__}: {exc}") from None
+        _expect(np.array_equal(labels, original), f"{name}: the input labels were changed in place. "
+                "Hint: work on labels.copy().")  # fmt: skip
+        _expect(out.shape == labels.shape, f"{name}: expected shape {labels.shape}, got {out.shape}.")
+        changed = int((out != labels).sum())
+        _expect(
+            changed == round(fraction * len(labels)),
+            f"{name}: with fraction={fraction}, expected {round(fraction * len(labels))} changed labels, "
+            f"got {changed}. Hint: pick round(fraction * n) positions without replacement and move each "
+            "label by 1..n_classes-1 (modulo n_classes), so it never stays the same.",
+        )
+        _expect(bool(((out >= 0) & (out < 9)).all()), f"{name}: some labels are outside 0..8.")
+    _passed(name)
