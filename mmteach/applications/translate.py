@@ -94,7 +94,7 @@ def make_translation_pairs(
     """Parallel English/Chinese captions of ``sw``, plus ambiguous "light" captions.
 
     Every sample gives one row with its own ``caption_en`` / ``caption_zh``. Then
-    extra rows are added (about ``ambiguous_share`` of the samples, half of each
+    extra rows are added (up to ``ambiguous_share`` of the samples, as many of each
     sense) whose English says "a light <shape>": for a large yellow object the
     Chinese says 浅色的 (pale), for a small red, green or blue one 很轻的 (light in
     weight). Other objects never get a "light" caption, so the image always decides.
@@ -139,9 +139,10 @@ def make_translation_pairs(
     rng = np.random.default_rng([int(seed), 8])
     yellow, large = meta["colour"].eq("yellow").to_numpy(), meta["size"].eq("large").to_numpy()
     rows = []
-    for sense, eligible in (("pale", yellow & large), ("weight", ~yellow & ~large)):
-        idx = np.flatnonzero(eligible)
-        n_take = min(len(idx), int(round(ambiguous_share * len(meta) / 2)))
+    eligible = {"pale": np.flatnonzero(yellow & large), "weight": np.flatnonzero(~yellow & ~large)}
+    # As many rows of each sense, so that guessing from the text alone is right half of the time.
+    n_take = min(*(len(v) for v in eligible.values()), int(round(ambiguous_share * len(meta) / 2)))
+    for sense, idx in eligible.items():
         for i in np.sort(rng.choice(idx, size=n_take, replace=False)):
             shape = datasets.SHAPES.index(meta["shape"].iloc[i])
             words = [*datasets._EN["shape"][shape], "thing", "object"]
