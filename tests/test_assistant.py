@@ -1,0 +1,104 @@
+"""Tests of mmteach.applications.assistant (tiny data, one epoch: API and refusals, not accuracy)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmteach import scenes
+from mmteach.applications import assistant as A
+
+
+@pytest.fixture(scope="module")
+def small():
+    return scenes.make_scenes(60, seed=5)
+
+
+@pytest.fixture(scope="module")
+def trained(small):
+    return A.train_assistant(small, width=8, epochs=1, seed=0)
+
+
+def test_question_type_recognises_every_generated_question(small):
+    got = [A.question_type(q) for q in small.questions["question"]]
+    assert got == list(small.questions["type"])
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [("What colour is the square?", "colour"), ("what color is the circle", "colour"),
+     ("How many circles are there?", "count"), ("is there a red circle?", "exist"),
+     ("is the red circle right of the blue square?", "position"),
+     ("what is the shape of the green thing?", "shape"), ("tell me a joke", None),
+     ("why is the circle red?", None)],
+)  # fmt: skip
+def test_question_type_examples(question, kind):
+    assert A.question_type(question) == kind
+
+
+def test_ask_answers_within_the_question_type(trained, small):
+    img = small.images[0]
+    for q, kind in zip(small.questions["question"][:10], small.questions["type"][:10]):
+        a = trained.ask(img, q)
+        assert a.answered and a.question_type == kind
+        assert a.answer in A.ANSWERS_BY_TYPE[kind]
+        assert 1 / len(A.ANSWERS_BY_TYPE[kind]) - 1e-6 <= a.confidence <= 1
+        assert str(a).startswith(a.answer)
+
+
+def test_ask_declines_unknown_words(trained, small):
+    a = trained.ask(small.images[0], "what colour is the hexagon?")
+    assert not a.answered and a.confidence == 0
+    assert "hexagon" in a.reason and str(a).startswith("I can't answer that")
+
+
+def test_ask_declines_other_question_types(trained, small):
+    a = trained.ask(small.images[0], "is the circle there?")  # known words, not a known type
+    assert not a.answered and "only answer" in a.reason
+    assert not trained.ask(small.images[0], "  ?? ").answered
+
+
+def test_ask_bad_inputs(trained, small):
+    with pytest.raises(TypeError, match="question"):
+        trained.ask(small.images[0], 3)
+    with pytest.raises(ValueError, match="image"):
+        trained.ask(small.images[:2], "is there a red circle?")
+    with pytest.raises(ValueError, match="image"):
+        trained.ask(np.zeros((32, 32, 3)), "is there a red circle?")
+
+
+def test_answer_batch_and_baselines(trained, small):
+    q = small.questions
+    answers = trained.answer_batch(small.question_images(), q["question"])
+    assert len(answers) == len(q)
+    assert all(a in A.ANSWERS_BY_TYPE[t] for a, t in zip(answers, q["type"]))
+    prior = A.majority_baseline(q, q)
+    assert all(p == q.loc[q["type"] == t, "answer"].value_counts().index[0] for p, t in zip(prior, q["type"]))
+    table = A.accuracy_by_type(q, {"truth": list(q["answer"]), "prior": prior})
+    assert (table["truth"] == 1).all() and "all" in table.index
+
+
+def test_accuracy_by_type_values_and_errors():
+    q = pd.DataFrame({"type": ["exist", "count", "count"], "answer": ["yes", "2", "1"]})
+    t = A.accuracy_by_type(q, {"m": ["no", "2", "2"]})
+    assert (
+        t.loc["count", "m"] == 0.5 and t.loc["exist", "m"] == 0 and t.loc["all", "m"] == pytest.approx(1 / 3)
+    )
+    with pytest.raises(ValueError, match="expected 3"):
+        A.accuracy_by_type(q, {"m": ["no"]})
+    with pytest.raises(TypeError, match="predictions"):
+        A.accuracy_by_type(q, {})
+    with pytest.raises(ValueError, match="never seen"):
+        A.majority_baseline(q, pd.DataFrame({"type": ["colour"]}))
+
+
+def test_train_validates(small):
+    with pytest.raises(TypeError, match="train"):
+        A.train_assistant(small.meta)
+    with pytest.raises(ValueError, match="epochs"):
+        A.train_assistant(small, epochs=0)
+
+
+def test_question_only_baseline_ignores_images(small):
+    blind = A.train_question_only(small, epochs=1, width=8)
+    out = blind(["is there a red circle?", "how many squares are there?"])
+    assert len(out) == 2 and all(a in scenes.ANSWERS for a in out)
