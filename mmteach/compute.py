@@ -343,14 +343,20 @@ def cost_table(models: list[CourseModel] | None = None, timing: bool = False):
         if name not in _APPLICATION_BUILDERS and name not in _COVERED:
             rows.append({"model": f"{name} (not measured)", "notebook": "", "parameters": None,
                          "MACs/sample": None, "MFLOPs/sample": None})  # fmt: skip
-    costs = pd.DataFrame(rows)
+    costs = pd.DataFrame(rows).astype({"parameters": "Int64", "MACs/sample": "Int64"})
     return (costs, pd.DataFrame(times)) if timing else costs
 
 
 def _rss_mb() -> float:
-    import psutil
+    """Resident memory of this process in MB (Linux /proc; 0 where it is not available)."""
+    import os
 
-    return psutil.Process().memory_info().rss / 2**20
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, AttributeError, IndexError):
+        return 0.0
 
 
 def _step_seconds(model, x) -> float:
