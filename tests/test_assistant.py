@@ -37,7 +37,7 @@ def test_question_type_examples(question, kind):
 
 def test_ask_answers_within_the_question_type(trained, small):
     img = small.images[0]
-    for q, kind in zip(small.questions["question"][:10], small.questions["type"][:10]):
+    for q, kind in zip(small.questions["question"][:10], small.questions["type"][:10], strict=False):
         a = trained.ask(img, q)
         assert a.answered and a.question_type == kind
         assert a.answer in A.ANSWERS_BY_TYPE[kind]
@@ -70,9 +70,12 @@ def test_answer_batch_and_baselines(trained, small):
     q = small.questions
     answers = trained.answer_batch(small.question_images(), q["question"])
     assert len(answers) == len(q)
-    assert all(a in A.ANSWERS_BY_TYPE[t] for a, t in zip(answers, q["type"]))
+    assert all(a in A.ANSWERS_BY_TYPE[t] for a, t in zip(answers, q["type"], strict=False))
     prior = A.majority_baseline(q, q)
-    assert all(p == q.loc[q["type"] == t, "answer"].value_counts().index[0] for p, t in zip(prior, q["type"]))
+    assert all(
+        p == q.loc[q["type"] == t, "answer"].value_counts().index[0]
+        for p, t in zip(prior, q["type"], strict=False)
+    )
     table = A.accuracy_by_type(q, {"truth": list(q["answer"]), "prior": prior})
     assert (table["truth"] == 1).all() and "all" in table.index
 

@@ -48,7 +48,7 @@ def test_ambiguous_pairs_follow_the_image_rule(data):
     assert ((meta["colour"] == "yellow") & (meta["size"] == "large")).to_numpy()[pale].all()
     assert ((meta["colour"] != "yellow") & (meta["size"] == "small")).to_numpy()[~pale].all()
     assert amb["en"].str.contains(r"\blight\b").all()
-    for zh, sense in zip(amb["zh"], amb["sense"]):
+    for zh, sense in zip(amb["zh"], amb["sense"], strict=False):
         assert T.SENSES[sense] in zh
     assert (amb["split"].to_numpy() == sw.meta["split"].iloc[amb["image_index"]].to_numpy()).all()
     plain = pairs[~pairs["ambiguous"]]

@@ -210,7 +210,7 @@ class Assistant:
         """The most likely answer among those that fit each question's type."""
         probs = self.predict(images, questions)
         out = []
-        for p, q in zip(probs, questions):
+        for p, q in zip(probs, questions, strict=False):
             kind = question_type(q)
             allowed = ANSWERS_BY_TYPE.get(kind, self.answers)
             idx = [self.answers.index(a) for a in allowed]
@@ -251,12 +251,21 @@ class Assistant:
         unknown = [w for w in dict.fromkeys(words) if w not in self._known]
         if unknown:
             listed = ", ".join(repr(w) for w in unknown)
-            return Answer(None, 0.0, question_type(question),
-                          f"I never saw the word{'s' if len(unknown) > 1 else ''} {listed} in training")  # fmt: skip
+            return Answer(
+                None,
+                0.0,
+                question_type(question),
+                f"I never saw the word{'s' if len(unknown) > 1 else ''} {listed} in training",
+            )
         kind = question_type(question)
         if kind is None:
-            return Answer(None, 0.0, None, "I only answer questions about an object's colour or shape, "
-                          "how many there are, whether one is there, and whether one is left of another")  # fmt: skip
+            return Answer(
+                None,
+                0.0,
+                None,
+                "I only answer questions about an object's colour or shape, "
+                "how many there are, whether one is there, and whether one is left of another",
+            )
         probs = self.predict(arr[None], [question])[0]
         allowed = ANSWERS_BY_TYPE[kind]
         p = np.array([probs[self.answers.index(a)] for a in allowed])
@@ -294,8 +303,16 @@ def _fit(model, x, y, val, epochs, batch_size, learning_rate, seed):
     return {k: [float(v) for v in vs] for k, vs in hist.history.items()}
 
 
-def train_assistant(train, val=None, width: int = 48, glimpses: int = 2, epochs: int = 12,
-                    batch_size: int = 64, learning_rate: float = 3e-3, seed: int = 0) -> Assistant:  # fmt: skip
+def train_assistant(
+    train,
+    val=None,
+    width: int = 48,
+    glimpses: int = 2,
+    epochs: int = 12,
+    batch_size: int = 64,
+    learning_rate: float = 3e-3,
+    seed: int = 0,
+) -> Assistant:
     """Train the FiLM + gated-cells VQA model on ``train`` (a :class:`~mmteach.scenes.Scenes`).
 
     ``val`` (optional) is used for early stopping on validation accuracy (patience 3,

@@ -135,7 +135,7 @@ def make_translation_pairs(
     base = pd.DataFrame({"en": meta["caption_en"].astype(str), "zh": meta["caption_zh"].astype(str),
                          "split": meta["split"], "image_index": np.arange(len(meta)),
                          "ambiguous": False, "sense": ""})  # fmt: skip
-    base = base[[bool(tokenize(t)) and bool(z.strip()) for t, z in zip(base["en"], base["zh"])]]
+    base = base[[bool(tokenize(t)) and bool(z.strip()) for t, z in zip(base["en"], base["zh"], strict=False)]]
     rng = np.random.default_rng([int(seed), 8])
     yellow, large = meta["colour"].eq("yellow").to_numpy(), meta["size"].eq("large").to_numpy()
     rows = []
@@ -252,7 +252,7 @@ def exact_match(hypotheses, references) -> float:
     0.5
     """
     hyp, ref = _check_pair(hypotheses, references)
-    return float(np.mean(["".join(h.split()) == "".join(r.split()) for h, r in zip(hyp, ref)]))
+    return float(np.mean(["".join(h.split()) == "".join(r.split()) for h, r in zip(hyp, ref, strict=False)]))
 
 
 def sense_accuracy(hypotheses, senses) -> float:
@@ -267,7 +267,7 @@ def sense_accuracy(hypotheses, senses) -> float:
     for s in sense:
         if s not in SENSES:
             raise ValueError(f"senses: expected values in {tuple(SENSES)}, got {s!r}")
-    right = [SENSES[s] in h and SENSES[_other(s)] not in h for h, s in zip(hyp, sense)]
+    right = [SENSES[s] in h and SENSES[_other(s)] not in h for h, s in zip(hyp, sense, strict=False)]
     return float(np.mean(right))
 
 
@@ -573,7 +573,7 @@ def train_image_features(sw: datasets.ShapesWorld, width: int = 16, epochs: int 
         model = keras.Model(img, heads)
         model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
         y = {k: train.meta[k].map({v: i for i, v in enumerate(vals)}).to_numpy("int32") for k, vals in labels}
-        model.fit(train.images.astype("float32") / 255.0, y, epochs=epochs, batch_size=64, verbose=0)  # fmt: skip
+        model.fit(train.images.astype("float32") / 255.0, y, epochs=epochs, batch_size=64, verbose=0)
     enc.trainable = False
     return enc
 
@@ -683,8 +683,8 @@ def evaluate(translator: Translator, pairs: pd.DataFrame, images=None, split: st
               "hypotheses": hyps}  # fmt: skip
     amb = part["ambiguous"].to_numpy() if "ambiguous" in part else np.zeros(len(part), bool)
     if amb.any():
-        h = [x for x, a in zip(hyps, amb) if a]
-        r = [x for x, a in zip(refs, amb) if a]
+        h = [x for x, a in zip(hyps, amb, strict=False) if a]
+        r = [x for x, a in zip(refs, amb, strict=False) if a]
         result.update(bleu_ambiguous=bleu(h, r), exact_ambiguous=exact_match(h, r),
                       sense_accuracy=sense_accuracy(h, list(part.loc[amb, "sense"])))  # fmt: skip
     return result
