@@ -60,7 +60,9 @@ def _layer_macs(layer) -> int | None:
         return sum(_layer_macs(x) or 0 for x in (layer.forward_layer, layer.backward_layer))
     if isinstance(layer, layers.RNN) and hasattr(layer, "cell"):
         steps = int(shape[1]) if shape is not None and len(shape) > 2 and shape[1] is not None else 1
-        per_step = sum(int(np.prod(w.shape)) for w in layer.cell.weights if len(w.shape) >= 2)
+        per_step = sum(
+            int(np.prod(w.shape)) for w in layer.cell.weights if len(w.shape) >= 2 and "bias" not in w.name
+        )
         return steps * per_step
     if isinstance(layer, layers.Dense | layers.EinsumDense) and shape is not None:
         return _prod(shape[1:-1]) * int(np.prod(layer.kernel.shape))
@@ -74,7 +76,7 @@ def _layer_macs(layer) -> int | None:
     if subs:
         return None
     # any other layer with weights: each weight matrix used once per sample
-    return sum(int(np.prod(w.shape)) for w in layer.weights if len(w.shape) >= 2)
+    return sum(int(np.prod(w.shape)) for w in layer.weights if len(w.shape) >= 2 and "bias" not in w.name)
 
 
 def _record_shapes(model, inputs) -> None:
