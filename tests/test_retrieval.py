@@ -163,16 +163,18 @@ def test_embed_in_canvas_places_the_object_in_the_middle():
     sw = make_shapes_world(4, seed=1)
     canvas = retrieval.embed_in_canvas(sw.images)
     assert canvas.shape == (4, 48, 48, 3) and canvas.dtype == np.uint8
-    # the centre holds the shrunk image; the border is background noise around the image's own grey
-    shrunk = sw.images.astype(float).reshape(4, 16, 2, 16, 2, 3).mean(axis=(2, 4))
-    np.testing.assert_allclose(canvas[:, 16:32, 16:32], shrunk, atol=1)
+    # the centre holds the resized image; the border is background noise around the image's own grey
+    from PIL import Image
+
+    resized = np.asarray(Image.fromarray(sw.images[2]).resize((22, 22), Image.BILINEAR))
+    np.testing.assert_array_equal(canvas[2, 13:35, 13:35], resized)
     border_mean = canvas[:, :8].reshape(4, -1).mean(axis=1)
     image_border = np.median(sw.images[:, 0].reshape(4, -1), axis=1)
     np.testing.assert_allclose(border_mean, image_border, atol=12)
     with pytest.raises(ValueError, match="images"):
         retrieval.embed_in_canvas(sw.images.astype(float))
-    with pytest.raises(ValueError, match="shrink"):
-        retrieval.embed_in_canvas(sw.images, scale=1, size=20)
+    with pytest.raises(ValueError, match="object_size"):
+        retrieval.embed_in_canvas(sw.images, object_size=50)
 
 
 def test_single_object_pairs(tiny_scenes):

@@ -334,36 +334,42 @@ def zero_shot_prompts(colours: Sequence[str] = COLOURS, shapes: Sequence[str] = 
     return pd.DataFrame(rows, columns=["prompt", "colour", "shape"])
 
 
-def embed_in_canvas(images: np.ndarray, size: int = 48, scale: int = 2, seed: int = 0,
+def embed_in_canvas(images: np.ndarray, size: int = 48, object_size: int = 22, seed: int = 0,
                     noise: float = 0.06) -> np.ndarray:  # fmt: skip
-    """Put single-object images into the middle of a larger noisy grey canvas, like a scene.
+    """Put single-object images into the middle of a larger noisy canvas, like one object of a scene.
 
-    Each image is shrunk by ``scale`` (mean of ``scale x scale`` blocks, so a
-    32x32 Shapes World object becomes as large as a scene object) and pasted in
-    the centre of a ``size x size`` canvas whose background is the image's own
-    border colour plus Gaussian noise.
+    Each image is resized (bilinear) to ``object_size x object_size`` -- 22 pixels make a
+    32x32 Shapes World object about as large as a scene object -- and pasted in the
+    centre of a ``size x size`` canvas whose background is the image's own border
+    colour plus Gaussian noise.
 
     Example
     -------
     >>> embed_in_canvas(np.zeros((2, 32, 32, 3), np.uint8)).shape
     (2, 48, 48, 3)
     """
+    from PIL import Image
+
     x = np.asarray(images)
     if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != np.uint8:
         raise ValueError(f"images: expected (n, h, w, 3) uint8 images, got {x.shape} {x.dtype}")
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ValueError(f"scale: expected a positive int, got {scale!r}")
-    n, h, w, _ = x.shape
-    if h % scale or w % scale or h // scale > size or w // scale > size:
-        raise ValueError(f"images: {h}x{w} does not shrink by {scale} into a {size}x{size} canvas")
-    small = x.astype(np.float64).reshape(n, h // scale, scale, w // scale, scale, 3).mean(axis=(2, 4)) / 255
+    for name, value in (("size", size), ("object_size", object_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    if object_size > size:
+        raise ValueError(f"object_size: expected at most size={size}, got {object_size}")
+    n = len(x)
+    small = np.stack(
+        [np.asarray(Image.fromarray(im).resize((object_size, object_size), Image.BILINEAR)) for im in x]
+    ) if n else np.zeros((0, object_size, object_size, 3), np.uint8)  # fmt: skip
     border = np.concatenate([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], axis=1)
     background = np.median(border.astype(np.float64) / 255, axis=1)  # (n, 3)
     rng = np.random.default_rng(seed)
     canvas = background[:, None, None, :] + rng.normal(0, noise, (n, size, size, 3))
-    top, left = (size - h // scale) // 2, (size - w // scale) // 2
-    canvas[:, top : top + h // scale, left : left + w // scale] = small
-    return np.round(np.clip(canvas, 0, 1) * 255).astype(np.uint8)
+    canvas = np.round(np.clip(canvas, 0, 1) * 255).astype(np.uint8)
+    top = (size - object_size) // 2
+    canvas[:, top : top + object_size, top : top + object_size] = small
+    return canvas
 
 
 def single_object_pairs(images: np.ndarray, objects: Sequence[Sequence[Mapping]], seed: int = 0,
