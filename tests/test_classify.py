@@ -187,6 +187,10 @@ def test_constructor_and_train_validation(small):
         MultimodalClassifier(("image", "audio"), modality_dropout={"text": 0.3})
     with pytest.raises(ValueError, match="class_names"):
         MultimodalClassifier(class_names=["a", "a"])
+    with pytest.raises(ValueError, match="aux_weight"):
+        MultimodalClassifier(aux_weight="much")
+    with pytest.raises(ValueError, match="learning_rate"):
+        MultimodalClassifier(learning_rate=0)
     clf = MultimodalClassifier()
     with pytest.raises(RuntimeError, match="train"):
         clf.predict(small[1])

@@ -127,6 +127,13 @@ class MultimodalClassifier:
             raise ValueError(f"class_names: expected >= 2 distinct non-empty names, got {names!r}")
         if modality_dropout is None:
             modality_dropout = {"text": 0.3} if "text" in mods and len(mods) > 1 else {}
+        for name, value in (("aux_weight", aux_weight), ("learning_rate", learning_rate)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"{name}: expected a number >= 0, got {value!r}")
+        if not learning_rate > 0:
+            raise ValueError(f"learning_rate: expected a number > 0, got {learning_rate!r}")
+        if not isinstance(modality_dropout, Mapping):
+            raise TypeError(f"modality_dropout: expected a dict {{modality: rate}}, got {modality_dropout!r}")
         self.modalities = mods
         self.class_names = tuple(names)
         self.options = {
