@@ -441,3 +441,35 @@ def check_flip_labels(flip_fn) -> None:
         )
         _expect(bool(((out >= 0) & (out < 9)).all()), f"{name}: some labels are outside 0..8.")
     _passed(name)
+
+
+# --- notebook 09: a virtual assistant (visual question answering) ---------------------------
+
+
+def check_soft_count(count_fn) -> None:
+    """Exercise 09.1: ``count_fn(gates)``, gates ``(n, 9)`` in [0, 1] -> count answers ("0".."4")."""
+    name = "soft count"
+    rng = np.random.default_rng(91)
+    gates = np.clip(np.round(rng.random((6, 9)) - 0.2) + rng.normal(0, 0.1, (6, 9)), 0, 1)
+    gates[0] = 0.02
+    gates[1] = 1.0  # nine objects would be 9: answers stop at "4"
+    expected = [str(int(np.clip(np.round(g.sum()), 0, 4))) for g in gates]
+    got = count_fn(gates.copy())
+    _expect(
+        [str(x) for x in np.asarray(got).ravel()] == expected,
+        f"{name}: expected {expected}, got {list(np.asarray(got).ravel())}. Hint: sum the gates of each "
+        "row, round to the nearest whole number, clip to 0..4, answer as a string.",
+    )
+    _passed(name)
+
+
+def check_expected_column(column_fn) -> None:
+    """Exercise 09.2: ``column_fn(attention)``, attention ``(n, 9)`` over cells -> columns ``(n,)``."""
+    name = "expected column"
+    rng = np.random.default_rng(92)
+    logits = rng.normal(0, 3, (5, 9))
+    att = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    expected = att @ (np.arange(9) % 3)
+    hint = "cell k (reading order) is in column k % 3; weight each cell's column by its attention and sum."
+    _close(column_fn(att.copy()), expected, name, hint)
+    _passed(name)

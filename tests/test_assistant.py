@@ -105,3 +105,65 @@ def test_question_only_baseline_ignores_images(small):
     blind = A.train_question_only(small, epochs=1, width=8)
     out = blind(["is there a red circle?", "how many squares are there?"])
     assert len(out) == 2 and all(a in scenes.ANSWERS for a in out)
+
+
+def test_cut_cells_follows_reading_order():
+    encoder = A._cell_encoder(8)
+    x = np.random.default_rng(0).random((2, 48, 48, 3)).astype("float32")
+    cut = np.asarray(encoder.get_layer("cut_cells")(x)).reshape(2, 9, 16, 16, 3)
+    for k in range(9):
+        r, c = divmod(k, 3)
+        np.testing.assert_allclose(cut[:, k], x[:, 16 * r : 16 * r + 16, 16 * c : 16 * c + 16])
+
+
+def test_cell_targets_match_the_annotations(small):
+    shapes, colours = A._cell_targets(small)
+    assert shapes.shape == colours.shape == (len(small), 9)
+    for i in range(5):
+        objs = small.objects(i)
+        assert (shapes[i] > 0).sum() == len(objs) == (colours[i] > 0).sum()
+        for o in objs:
+            k = 3 * o["row"] + o["col"]
+            assert scenes.SHAPES[shapes[i, k] - 1] == o["shape"]
+            assert scenes.COLOURS[colours[i, k] - 1] == o["colour"]
+
+
+def test_train_validates_budgets(small):
+    with pytest.raises(ValueError, match="encoder_epochs"):
+        A.train_assistant(small, encoder_epochs=-1)
+    with pytest.raises(ValueError, match="heads"):
+        A.train_assistant(small, heads=0)
+    with pytest.raises(TypeError, match="val"):
+        A.train_assistant(small, val="val")
+    with pytest.raises(ValueError, match="epochs"):
+        A.train_question_only(small, epochs=0)
+
+
+def test_assistant_model_is_one_keras_model(trained, small):
+    names = [layer.name for layer in trained.model.layers]
+    assert "cell_encoder" in names and "reasoner" in names
+    reasoner = trained.model.get_layer("reasoner")
+    assert type(reasoner.get_layer("fusion")).__name__ == "ParallelFusion"
+    probs = trained.predict(small.question_images()[:4], small.questions["question"][:4])
+    assert probs.shape == (4, len(scenes.ANSWERS)) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    with pytest.raises(ValueError, match="questions"):
+        trained.predict(small.question_images()[:4], small.questions["question"][:3])
+
+
+def test_exercise_checks_of_notebook_09():
+    from mmteach import exercises
+
+    def soft_count(gates):
+        return [str(int(np.clip(np.round(g.sum()), 0, 4))) for g in gates]
+
+    exercises.check_soft_count(soft_count)
+    with pytest.raises(AssertionError, match="soft count"):
+        exercises.check_soft_count(lambda g: [str(int(np.round(x.sum()))) for x in g])  # no clipping
+    with pytest.raises(AssertionError, match="soft count"):
+        exercises.check_soft_count(lambda g: [str(int((x > 0.5).sum() > 0)) for x in g])
+
+    exercises.check_expected_column(lambda att: att @ (np.arange(9) % 3))
+    with pytest.raises(AssertionError, match="expected column"):
+        exercises.check_expected_column(lambda att: att @ (np.arange(9) // 3))  # rows, not columns
+    with pytest.raises(AssertionError, match="expected column"):
+        exercises.check_expected_column(lambda att: (np.arange(9) % 3)[att.argmax(1)])

@@ -1,18 +1,19 @@
 """A visual question answering assistant for Shapes World scenes (notebook 09).
 
 The model reads a 48x48 scene and a question and picks one of the 14 answers of
-:data:`mmteach.scenes.ANSWERS`:
+:data:`mmteach.scenes.ANSWERS`. The objects sit in the cells of a 3x3 grid, so:
 
-* a CNN turns the scene into a 3x3 grid of *cell* features (one per grid cell,
-  where the objects sit), each with its row and column attached;
-* a GRU reads the question into a vector ``q``;
-* **FiLM** (feature-wise linear modulation): ``q`` scales and shifts every cell's
-  features, so the question decides what the cells look for;
-* **question-driven gates**: each cell gets a gate in [0, 1] ("does this cell
-  matter for the question?"); the gated cells are *summed*, so that a count is a
-  sum of gates; two such glimpses (for "A left of B");
-* the glimpses and ``q`` are fused with :class:`mmteach.fusion.ParallelFusion`
-  and an answer classifier follows.
+* a **cell encoder** cuts the scene into its 9 cells of 16x16 pixels and runs ONE
+  small CNN on every cell; two softmax heads say what the cell holds (empty or a
+  shape; empty or a colour). It is trained with *extra supervision*: the scene
+  annotations telling which shape and colour sits in which cell;
+* a **reasoner**: a GRU reads the question into a vector ``q``; ``q`` writes a small
+  linear scorer that scores every cell (its contents and row/column);
+  **sigmoid gates** ("does this cell match?") are summed, so a count is a sum of
+  gates; **softmax attention heads** pick "the X" and give a glimpse of its cell
+  and its expected column (two heads compare columns for "A left of B");
+* the glimpses, gate sums, columns and ``q`` are fused with
+  :class:`mmteach.fusion.ParallelFusion` and an answer classifier follows.
 
 :class:`Assistant` wraps a trained model: :meth:`Assistant.ask` answers with a
 confidence, and says "I can't answer that" with the reason when the question has
@@ -64,6 +65,7 @@ _TYPE_PATTERNS = (
     ("exist", re.compile(r"^is there an? .+$")),
 )
 QUESTION_LENGTH = 12
+GRID_CELLS = _scenes.GRID * _scenes.GRID
 
 
 def question_type(question: str) -> str | None:
@@ -126,50 +128,123 @@ def _check_images(images, name: str = "images") -> np.ndarray:
     return arr.astype("float32") / (255.0 if np.issubdtype(arr.dtype, np.integer) else 1.0)
 
 
-def _film_gate_model(vocab_size: int, n_answers: int, width: int, glimpses: int, question_only: bool):
+def _cell_targets(sc) -> tuple[np.ndarray, np.ndarray]:
+    """Per scene, what each of the 9 cells holds: shape ids and colour ids (0 = empty cell)."""
+    cells = GRID_CELLS
+    shapes = np.zeros((len(sc), cells), "int32")
+    colours = np.zeros((len(sc), cells), "int32")
+    for i in range(len(sc)):
+        for obj in sc.objects(i):
+            k = obj["row"] * _scenes.GRID + obj["col"]
+            shapes[i, k] = 1 + _scenes.SHAPES.index(obj["shape"])
+            colours[i, k] = 1 + _scenes.COLOURS.index(obj["colour"])
+    return shapes, colours
+
+
+def _grid_positions() -> np.ndarray:
+    """Per cell: row one-hot, column one-hot and the column number (0, 1, 2) -> ``(9, 7)``."""
+    g = _scenes.GRID
+    return np.array([[*np.eye(g)[r], *np.eye(g)[c], c] for r in range(g) for c in range(g)], "float32")
+
+
+def _cell_encoder(width: int):
+    """Scene ``(batch, 48, 48, 3)`` -> what each of the 9 cells holds: ``(batch, 9, 4 + 5)``.
+
+    The scene is cut into its 3x3 cells, ONE small CNN reads every 16x16 cell, and two
+    softmax heads tell the cell's shape (empty/circle/square/triangle) and colour
+    (empty/red/green/blue/yellow).
+    """
     import keras
     from keras import layers, ops
 
     from mmteach.features import PerImageStandardization
+
+    cells, side = GRID_CELLS, _scenes.SCENE_SIZE // _scenes.GRID
+    image = keras.Input(shape=(_scenes.SCENE_SIZE, _scenes.SCENE_SIZE, 3), name="scene")
+    x = PerImageStandardization(name="scene_standardize")(image)
+    x = layers.Lambda(  # (batch, 48, 48, 3) -> (batch * 9, 16, 16, 3)
+        lambda t: ops.reshape(
+            ops.transpose(ops.reshape(t, (-1, 3, side, 3, side, 3)), (0, 1, 3, 2, 4, 5)), (-1, side, side, 3)
+        ),
+        name="cut_cells",
+    )(x)
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="cell_conv1")(x)
+    x = layers.MaxPooling2D(name="cell_pool1")(x)  # 8x8
+    x = layers.Conv2D(24, 3, padding="same", activation="relu", name="cell_conv2")(x)
+    x = layers.MaxPooling2D(name="cell_pool2")(x)  # 4x4
+    x = layers.Flatten(name="cell_flatten")(x)
+    x = layers.Dense(width, activation="relu", name="cell_dense")(x)
+    feats = layers.Lambda(lambda t: ops.reshape(t, (-1, cells, width)), name="cells")(x)
+    shape = layers.Dense(1 + len(_scenes.SHAPES), activation="softmax", name="cell_shape")(feats)
+    colour = layers.Dense(1 + len(_scenes.COLOURS), activation="softmax", name="cell_colour")(feats)
+    return keras.Model(image, [shape, colour], name="cell_encoder")
+
+
+def _reasoner(vocab_size: int, width: int, heads: int):
+    """``[cells (batch, 9, 9), question ids (batch, 12)] -> answer probabilities (batch, 14)``."""
+    import keras
+    from keras import layers, ops
+
     from mmteach.fusion import ParallelFusion
+
+    grid = _grid_positions()
+    n_in = 1 + len(_scenes.SHAPES) + 1 + len(_scenes.COLOURS) + grid.shape[1]
+    cells_in = keras.Input(shape=(GRID_CELLS, n_in - grid.shape[1]), name="cells")
+    question = keras.Input(shape=(QUESTION_LENGTH,), dtype="int32", name="question")
+    q = layers.Embedding(vocab_size, 32, mask_zero=True, name="question_embedding")(question)
+    q = layers.GRU(width, name="question_gru")(q)
+    cells = layers.Lambda(
+        lambda t: ops.concatenate(
+            [t, ops.broadcast_to(ops.convert_to_tensor(grid), (ops.shape(t)[0], GRID_CELLS, grid.shape[1]))],
+            -1,
+        ),
+        name="cells_with_position",
+    )(cells_in)
+    # The question writes a small linear classifier per head that scores every cell.
+    kernel = layers.Reshape((n_in, 2 * heads), name="question_kernel")(
+        layers.Dense(n_in * 2 * heads, name="kernel")(q)
+    )
+    bias = layers.Reshape((1, 2 * heads), name="question_bias")(layers.Dense(2 * heads, name="bias")(q))
+    scores = layers.Lambda(lambda t: ops.einsum("bcf,bfh->bch", t[0], t[1]) + t[2], name="cell_scores")(
+        [cells, kernel, bias]
+    )
+    # Sigmoid gates (exist / count): the count is the sum of the gates.
+    gates = layers.Lambda(lambda s: ops.sigmoid(s[..., :heads]), name="gates")(scores)
+    gate_sums = layers.Lambda(lambda g: ops.sum(g, axis=1), name="gate_sums")(gates)
+    # Softmax attention heads ("the X"): a glimpse of one cell each, and its expected column.
+    att = layers.Lambda(lambda s: ops.softmax(s[..., heads:], axis=1), name="attention")(scores)
+    glimpses = layers.Lambda(
+        lambda t: ops.reshape(ops.einsum("bch,bcf->bhf", t[0], t[1]), (-1, heads * n_in)), name="glimpses"
+    )([att, cells])
+    columns = layers.Lambda(lambda t: ops.einsum("bch,c->bh", t, ops.convert_to_tensor(grid[:, -1])),
+                            name="attended_columns")(att)  # fmt: skip
+    fused = ParallelFusion(name="fusion")([glimpses, gate_sums, columns, q])
+    hidden = layers.Dense(2 * width, activation="elu", name="hidden")(fused)
+    out = layers.Dense(len(_scenes.ANSWERS), activation="softmax", name="answer")(hidden)
+    return keras.Model([cells_in, question], out, name="reasoner")
+
+
+def _assemble(encoder, reasoner):
+    """One model ``[scene, question ids] -> answer probabilities`` from the two parts."""
+    import keras
+    from keras import layers
+
+    image = keras.Input(shape=(_scenes.SCENE_SIZE, _scenes.SCENE_SIZE, 3), name="scene")
+    question = keras.Input(shape=(QUESTION_LENGTH,), dtype="int32", name="question")
+    cells = layers.Concatenate(name="cell_contents")(encoder(image))
+    return keras.Model([image, question], reasoner([cells, question]), name="vqa_cells")
+
+
+def _question_only_model(vocab_size: int, width: int):
+    import keras
+    from keras import layers
 
     question = keras.Input(shape=(QUESTION_LENGTH,), dtype="int32", name="question")
     q = layers.Embedding(vocab_size, 32, mask_zero=True, name="question_embedding")(question)
     q = layers.GRU(width, name="question_gru")(q)
-    if question_only:
-        h = layers.Dense(width, activation="elu", name="hidden")(q)
-        out = layers.Dense(n_answers, activation="softmax", name="answer")(h)
-        return keras.Model(question, out, name="question_only")
-
-    image = keras.Input(shape=(_scenes.SCENE_SIZE, _scenes.SCENE_SIZE, 3), name="scene")
-    x = PerImageStandardization(name="scene_standardize")(image)
-    for k, filters in enumerate((16, 32, 32, width)):  # 48 -> 24 -> 12 -> 6 -> 3: one vector per grid cell
-        x = layers.Conv2D(filters, 3, padding="same", activation="elu", name=f"scene_conv{k + 1}")(x)
-        x = layers.MaxPooling2D(name=f"scene_pool{k + 1}")(x)
-    cells = layers.Reshape((_scenes.GRID * _scenes.GRID, width), name="cells")(x)
-    coords = np.array([[r, c] for r in range(_scenes.GRID) for c in range(_scenes.GRID)], "float32") - 1
-    cells = layers.Lambda(
-        lambda t: ops.concatenate(
-            [t, ops.broadcast_to(ops.convert_to_tensor(coords), (ops.shape(t)[0], 9, 2))], -1
-        ),
-        name="cells_with_position",
-    )(cells)
-    # FiLM: the question scales (gamma) and shifts (beta) every feature of every cell.
-    hidden = layers.Dense(width, name="cell_projection")(cells)
-    gamma = layers.Reshape((1, width), name="gamma")(layers.Dense(width, name="film_gamma")(q))
-    beta = layers.Reshape((1, width), name="beta")(layers.Dense(width, name="film_beta")(q))
-    film = layers.Lambda(lambda t: ops.elu(t[0] * (1.0 + t[1]) + t[2]), name="film")([hidden, gamma, beta])
-    film = layers.Dense(width, activation="elu", name="cell_mlp")(film)
-    # Gates: one per cell and glimpse; the gated cells are summed (a count is a sum of gates).
-    gates = layers.Dense(glimpses, activation="sigmoid", name="gates")(film)  # (batch, 9, glimpses)
-    pooled = layers.Lambda(
-        lambda t: ops.reshape(ops.einsum("bcg,bcf->bgf", t[0], t[1]), (-1, glimpses * width)), name="glimpses"
-    )([gates, film])
-    counts = layers.Lambda(lambda g: ops.sum(g, axis=1), name="gate_sums")(gates)
-    fused = ParallelFusion(name="fusion")([pooled, counts, q])
-    h = layers.Dense(2 * width, activation="elu", name="hidden")(fused)
-    out = layers.Dense(n_answers, activation="softmax", name="answer")(h)
-    return keras.Model([image, question], out, name="vqa_film_gates")
+    h = layers.Dense(width, activation="elu", name="hidden")(q)
+    out = layers.Dense(len(_scenes.ANSWERS), activation="softmax", name="answer")(h)
+    return keras.Model(question, out, name="question_only")
 
 
 class Assistant:
@@ -208,14 +283,8 @@ class Assistant:
 
     def answer_batch(self, images, questions) -> list[str]:
         """The most likely answer among those that fit each question's type."""
-        probs = self.predict(images, questions)
-        out = []
-        for p, q in zip(probs, questions, strict=False):
-            kind = question_type(q)
-            allowed = ANSWERS_BY_TYPE.get(kind, self.answers)
-            idx = [self.answers.index(a) for a in allowed]
-            out.append(allowed[int(np.argmax(p[idx]))])
-        return out
+        questions = list(questions)
+        return _restrict(self.predict(images, questions), questions)
 
     def ask(self, image, question: str) -> Answer:
         """Answer one question about one scene, or decline with a reason.
@@ -274,6 +343,15 @@ class Assistant:
         return Answer(allowed[best], float(p[best]), kind)
 
 
+def _restrict(probs: np.ndarray, questions) -> list[str]:
+    """Per question, the most likely answer among the answers of its type."""
+    out = []
+    for p, q in zip(probs, questions, strict=True):
+        allowed = ANSWERS_BY_TYPE.get(question_type(q), _scenes.ANSWERS)
+        out.append(allowed[int(np.argmax([p[_scenes.ANSWERS.index(a)] for a in allowed]))])
+    return out
+
+
 def _answer_ids(answers) -> np.ndarray:
     index = {a: i for i, a in enumerate(_scenes.ANSWERS)}
     bad = sorted({a for a in answers if a not in index})
@@ -290,33 +368,68 @@ def _check_scenes(sc, name: str = "train"):
     return sc
 
 
-def _fit(model, x, y, val, epochs, batch_size, learning_rate, seed):
+def _fit(model, x, y, val, epochs, batch_size, learning_rate, loss_weights=None):
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])  # fmt: skip
+    n_out = len(model.outputs)
+    loss = "sparse_categorical_crossentropy"
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=[loss] * n_out if n_out > 1 else loss,
+        loss_weights=loss_weights,
+        metrics=["accuracy"] * n_out,
+    )
     callbacks = []
     if val is not None:
-        callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=3, restore_best_weights=True))
+        monitor = "val_accuracy"
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor, mode="max", patience=2, restore_best_weights=True)
+        )
     hist = model.fit(x, y, validation_data=val, epochs=epochs, batch_size=batch_size, shuffle=True,
                      callbacks=callbacks, verbose=0)  # fmt: skip
     return {k: [float(v) for v in vs] for k, vs in hist.history.items()}
 
 
+def _check_positive_ints(**values) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+
+
 def train_assistant(
     train,
     val=None,
-    width: int = 48,
-    glimpses: int = 2,
+    width: int = 32,
+    heads: int = 2,
     epochs: int = 12,
+    encoder_epochs: int = 4,
     batch_size: int = 64,
     learning_rate: float = 3e-3,
     seed: int = 0,
 ) -> Assistant:
-    """Train the FiLM + gated-cells VQA model on ``train`` (a :class:`~mmteach.scenes.Scenes`).
+    """Train the grid-cell VQA model on ``train`` (a :class:`~mmteach.scenes.Scenes`) in two steps.
 
-    ``val`` (optional) is used for early stopping on validation accuracy (patience 3,
-    best weights kept): the model overfits after a few epochs.
+    1. The cell encoder (one CNN shared by the 9 grid cells) learns what each cell
+       holds from the scene annotations (extra supervision, one pass per scene).
+    2. The reasoner (GRU question encoder, question-written cell scores -> sigmoid
+       gates and softmax attention, :class:`~mmteach.fusion.ParallelFusion`,
+       answer classifier) learns to answer from the cells' contents.
+
+    The returned :class:`Assistant` holds both as one model ``[scene, question] -> answer``.
+
+    Parameters
+    ----------
+    train, val : Scenes
+        ``val`` (optional) is used for early stopping on validation accuracy
+        (patience 2, best weights kept).
+    width : int
+        Size of the cell and question vectors.
+    heads : int
+        Number of sigmoid gates and of softmax attention heads.
+    epochs, encoder_epochs : int
+        Training epochs of the reasoner (on questions) and of the cell encoder (on
+        scenes, with *extra supervision*: the annotations telling which shape and
+        colour sits in each cell; 0 leaves the encoder untrained).
 
     Example
     -------
@@ -329,32 +442,46 @@ def train_assistant(
     _check_scenes(train)
     if val is not None:
         _check_scenes(val, "val")
-    for name, value in (
-        ("width", width),
-        ("glimpses", glimpses),
-        ("epochs", epochs),
-        ("batch_size", batch_size),
+    _check_positive_ints(width=width, heads=heads, epochs=epochs, batch_size=batch_size)
+    if (
+        isinstance(encoder_epochs, bool)
+        or not isinstance(encoder_epochs, (int, np.integer))
+        or encoder_epochs < 0
     ):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        raise ValueError(f"encoder_epochs: expected an int >= 0, got {encoder_epochs!r}")
     vocabulary = build_vocabulary([" ".join(tokenize(q)) for q in train.questions["question"]])
     keras.utils.set_random_seed(seed)
     with device.scope():
-        model = _film_gate_model(len(vocabulary), len(_scenes.ANSWERS), width, glimpses, question_only=False)
-        assistant = Assistant(model, vocabulary)
+        # 1. The cell encoder learns what each cell holds, from the scene annotations (one pass per scene).
+        encoder = _cell_encoder(width)
+        history = {}
+        if encoder_epochs:
+            images = _check_images(train.images)
+            history["encoder"] = _fit(encoder, images, list(_cell_targets(train)), None, encoder_epochs,
+                                      batch_size, learning_rate)  # fmt: skip
+        # 2. The reasoner answers questions from the cells' contents, computed once per scene.
+        reasoner = _reasoner(len(vocabulary), width, heads)
+        assistant = Assistant(_assemble(encoder, reasoner), vocabulary)
 
         def xy(sc):
-            x = [_check_images(sc.question_images()), assistant.encode_questions(sc.questions["question"])]
+            contents = np.concatenate(
+                encoder.predict(_check_images(sc.images), batch_size=256, verbose=0), -1
+            )
+            position = pd.Series(np.arange(len(sc)), index=sc.meta["id"])
+            rows = position.loc[sc.questions["scene_id"]].to_numpy()
+            x = [contents[rows], assistant.encode_questions(sc.questions["question"])]
             return x, _answer_ids(sc.questions["answer"])
 
-        x, y = xy(train)
-        assistant.history = _fit(model, x, y, xy(val) if val is not None else None, epochs, batch_size,
-                                 learning_rate, seed)  # fmt: skip
+        history["reasoner"] = _fit(reasoner, *xy(train), xy(val) if val is not None else None, epochs,
+                                   batch_size, learning_rate)  # fmt: skip
+        assistant.history = history
     return assistant
 
 
-def train_question_only(train, epochs: int = 8, width: int = 48, seed: int = 0):
+def train_question_only(train, epochs: int = 6, width: int = 32, seed: int = 0):
     """A question-only baseline (never sees the image); returns ``predict(questions) -> answers``.
+
+    Predictions are restricted to the answers of each question's type, like the assistant's.
 
     Example
     -------
@@ -367,18 +494,19 @@ def train_question_only(train, epochs: int = 8, width: int = 48, seed: int = 0):
     from mmteach import device
 
     _check_scenes(train)
+    _check_positive_ints(epochs=epochs, width=width)
     vocabulary = build_vocabulary([" ".join(tokenize(q)) for q in train.questions["question"]])
     keras.utils.set_random_seed(seed)
     with device.scope():
-        model = _film_gate_model(len(vocabulary), len(_scenes.ANSWERS), width, 1, question_only=True)
+        model = _question_only_model(len(vocabulary), width)
         helper = Assistant(model, vocabulary)
         x = helper.encode_questions(train.questions["question"])
-        _fit(model, x, _answer_ids(train.questions["answer"]), None, epochs, 64, 3e-3, seed)
+        _fit(model, x, _answer_ids(train.questions["answer"]), None, epochs, 64, 3e-3)
 
     def predict(questions) -> list[str]:
         questions = list(questions)
         probs = np.asarray(model.predict(helper.encode_questions(questions), batch_size=256, verbose=0))
-        return [_scenes.ANSWERS[i] for i in probs.argmax(axis=1)]
+        return _restrict(probs, questions)
 
     return predict
 
