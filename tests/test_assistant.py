@@ -167,3 +167,43 @@ def test_exercise_checks_of_notebook_09():
         exercises.check_expected_column(lambda att: att @ (np.arange(9) // 3))  # rows, not columns
     with pytest.raises(AssertionError, match="expected column"):
         exercises.check_expected_column(lambda att: (np.arange(9) % 3)[att.argmax(1)])
+
+
+class _FakeAssistant:
+    """Stands in for a trained Assistant: answers 'red' unless the question is empty."""
+
+    def __init__(self):
+        self.seen = []
+
+    def ask(self, image, question):
+        self.seen.append((np.asarray(image).copy(), question))
+        if not question.strip():
+            return A.Answer(None, 0.0, None, "the question is empty")
+        return A.Answer("red", 0.9, "colour")
+
+
+def test_assistant_chat_logic(small):
+    from mmteach import widgets as W
+
+    fake = _FakeAssistant()
+    chat = W.AssistantChat(fake, small)
+    assert chat.scene_id == small.meta["id"][0] and chat.image.value[:4] == b"\x89PNG"
+    chat.scene_menu.value = small.meta["id"][2]  # as a click in the browser would
+    assert chat.scene_id == small.meta["id"][2]
+    chat.question.value = "what colour is the circle?"
+    chat.ask_button.click()
+    assert np.array_equal(fake.seen[-1][0], small.images[2]) and chat.question.value == ""
+    assert chat.entries[-1]["reply"] == "red (90% sure)" and "red (90% sure)" in chat.chat_log.value
+    name = chat.new_scene(seed=7)
+    assert np.array_equal(chat.current, scenes.make_scenes(1, seed=7).images[0]) and "seed 7" in name
+    reply = chat.ask("  ")
+    assert not reply.answered and len(chat.entries) == 2
+    assert "can&#x27;t answer" in chat.chat_log.value and "seed 7" in chat.chat_log.value
+    chat.new_button.click()
+    assert "seed" in chat.scene_id and chat.scene_id != name
+    with pytest.raises(ValueError, match="scene_id"):
+        chat.pick_scene("nope")
+    with pytest.raises(TypeError, match="assistant"):
+        W.AssistantChat(object(), small)
+    assert W.chat_log_html([]).startswith("<i>")
+    assert "&lt;b&gt;" in W.chat_entry_html("s", "<b>", "x", True)
