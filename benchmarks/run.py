@@ -329,13 +329,20 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load()
     t0 = time.perf_counter()
     rows: list[Row] = []
-    rows += bench_import(repeats)
-    rows += bench_doctor()
-    rows += bench_data(n=300, repeats=repeats)
+
+    def add(new_rows: list[Row]) -> None:
+        for row in new_rows:  # progress on stderr, so a long run shows what it has so far
+            elapsed_s = time.perf_counter() - t0
+            print(f"[{elapsed_s:5.0f} s] {row.measure}: {row.value}", file=sys.stderr, flush=True)
+        rows.extend(new_rows)
+
+    add(bench_import(repeats))
+    add(bench_doctor())
+    add(bench_data(n=300, repeats=repeats))
     if not args.skip_training:
-        rows += bench_training(epochs=epochs, repeats=repeats, batch_size=args.batch_size)
+        add(bench_training(epochs=epochs, repeats=repeats, batch_size=args.batch_size))
     if not args.skip_course:
-        rows += bench_course(args.timeout)
+        add(bench_course(args.timeout))
     elapsed = time.perf_counter() - t0
 
     import importlib.metadata as md
