@@ -146,7 +146,7 @@ def recall_table(similarity: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> pd.D
 
     Example
     -------
-    >>> recall_table(np.eye(4), ks=(1,)).loc["chance", "R@1"]
+    >>> float(recall_table(np.eye(4), ks=(1,)).loc["chance", "R@1"])
     0.25
     """
     s = np.asarray(similarity, dtype=np.float64)
