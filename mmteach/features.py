@@ -9,6 +9,12 @@ named layers so that feature maps can be inspected and weights reloaded.
 * :func:`text_encoder` - embedding + masked recurrent layer (padding id 0 is ignored);
 * :func:`audio_encoder` - a recurrent layer over spectrogram frames.
 
+Both sequence encoders also take ``rnn="pool"``: no recurrent layer, just a
+(masked) average over time (:class:`SequencePooling`) -- a bag of words for text,
+mean and maximum over frames for audio. It ignores word order and time order, but
+its graph is tiny, so it trains several times faster (used for quick
+cross-validation in notebook 05).
+
 NumPy references used by the notebooks and the exercise checks: :func:`conv2d`
 (what a Conv2D layer computes), :func:`rnn_step` (one SimpleRNN step) and
 :func:`rnn_parameter_count`. :func:`feature_maps` reads a named layer's output;
@@ -28,6 +34,8 @@ import numpy as np
 from keras import layers, ops
 
 RNN_KINDS = ("simple", "lstm", "gru")
+#: what the ``rnn`` argument of the text and audio encoders accepts: a recurrent kind or ``"pool"``
+SEQUENCE_KINDS = (*RNN_KINDS, "pool")
 MODALITIES = ("image", "text", "audio")
 
 #: Classic 3x3 edge detectors (for :func:`conv2d` on a grey image).
@@ -158,6 +166,12 @@ def rnn_parameter_count(kind: str, input_dim: int, units: int) -> int:
 # --------------------------------------------------------------------------- Keras encoders
 
 
+def _check_kind(kind: object) -> str:
+    if not isinstance(kind, str) or kind not in SEQUENCE_KINDS:
+        raise ValueError(f"rnn: expected one of {SEQUENCE_KINDS}, got {kind!r}")
+    return kind
+
+
 def _rnn_layer(kind: str, units: int, name: str):
     if kind not in RNN_KINDS:
         raise ValueError(f"rnn: expected one of {RNN_KINDS}, got {kind!r}")
@@ -201,6 +215,54 @@ class PerImageStandardization(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="mmteach")
+class SequencePooling(layers.Layer):
+    """Average (and optionally maximum) over the time axis, skipping masked steps.
+
+    Input ``(batch, steps, features)`` with an optional mask ``(batch, steps)``;
+    output ``(batch, features)``, or ``(batch, 2 * features)`` (mean then max) with
+    ``with_max=True``. A sequence whose steps are all masked gives zeros (not NaN).
+
+    Example
+    -------
+    >>> SequencePooling()(np.ones((2, 5, 3), "float32")).shape  # doctest: +SKIP
+    TensorShape([2, 3])
+    """
+
+    def __init__(self, with_max: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(with_max, (bool, np.bool_)):
+            raise TypeError(f"with_max: expected a bool, got {with_max!r}")
+        self.with_max = bool(with_max)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"inputs: expected (batch, steps, features), got shape {input_shape}")
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            keep = ops.ones_like(inputs[..., :1])
+        else:
+            keep = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        count = ops.sum(keep, axis=1)
+        mean = ops.sum(inputs * keep, axis=1) / ops.maximum(count, 1.0)
+        if not self.with_max:
+            return mean
+        biggest = ops.max(ops.where(keep > 0, inputs, -1e9), axis=1)
+        biggest = ops.where(count > 0, biggest, 0.0)
+        return ops.concatenate([mean, biggest], axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2] * (2 if self.with_max else 1))
+
+    def get_config(self):
+        return {**super().get_config(), "with_max": self.with_max}
 
 
 def image_encoder(width: int = 32, filters: int = 16, input_shape=(32, 32, 3), name: str = "image_encoder"):
@@ -255,6 +317,9 @@ def text_encoder(vocab_size: int, width: int = 32, embed_dim: int = 32, rnn: str
     ``< vocab_size``). Output: the last state ``(batch, width)``. Padding is
     masked: extra padding does not change the output, and a caption that is all
     padding gives an all-zero feature vector. Layers: ``text_embedding``, ``text_rnn``.
+    With ``rnn="pool"`` (bag of words, much faster to train) the embeddings are
+    averaged instead: ``text_embedding``, ``text_pool``, ``text_features`` (a dense
+    layer without bias, so an all-padding caption still gives zeros).
 
     Example
     -------
@@ -268,9 +333,14 @@ def text_encoder(vocab_size: int, width: int = 32, embed_dim: int = 32, rnn: str
     embed_dim = _check_positive("embed_dim", embed_dim)
     sequence_length = _check_optional_positive("sequence_length", sequence_length)
     name = _check_name(name)
+    rnn = _check_kind(rnn)
     inp = keras.Input(shape=(sequence_length,), dtype="int32", name="text")
     x = layers.Embedding(vocab_size, embed_dim, mask_zero=True, name="text_embedding")(inp)
-    out = _rnn_layer(rnn, width, "text_rnn")(x)
+    if rnn == "pool":
+        x = SequencePooling(name="text_pool")(x)
+        out = layers.Dense(width, activation="elu", use_bias=False, name="text_features")(x)
+    else:
+        out = _rnn_layer(rnn, width, "text_rnn")(x)
     return keras.Model(inp, out, name=name)
 
 
@@ -280,7 +350,9 @@ def audio_encoder(width: int = 32, frames: int | None = None, bins: int = 65, rn
 
     Input: float32 spectrograms ``(batch, frames, bins)`` (see
     :class:`mmteach.preprocessing.ShapesWorldPreprocessor`). Output: ``(batch, width)``.
-    Layers: ``audio_frame_projection``, ``audio_rnn``.
+    Layers: ``audio_frame_projection``, ``audio_rnn``. With ``rnn="pool"`` the
+    projected frames are summarised by their mean and maximum over time instead
+    (``audio_pool``, then a dense ``audio_features``): no time order, much faster.
 
     Example
     -------
@@ -291,9 +363,14 @@ def audio_encoder(width: int = 32, frames: int | None = None, bins: int = 65, rn
     bins = _check_positive("bins", bins)
     frames = _check_optional_positive("frames", frames)
     name = _check_name(name)
+    rnn = _check_kind(rnn)
     inp = keras.Input(shape=(frames, bins), name="audio")
     x = layers.Dense(width, activation="elu", name="audio_frame_projection")(inp)
-    out = _rnn_layer(rnn, width, "audio_rnn")(x)
+    if rnn == "pool":
+        x = SequencePooling(with_max=True, name="audio_pool")(x)
+        out = layers.Dense(width, activation="elu", name="audio_features")(x)
+    else:
+        out = _rnn_layer(rnn, width, "audio_rnn")(x)
     return keras.Model(inp, out, name=name)
 
 

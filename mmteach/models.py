@@ -40,7 +40,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from mmteach.features import encoder_for
+from mmteach.features import SEQUENCE_KINDS, encoder_for
 from mmteach.fusion import (
     FUSION_METHODS,
     WEIGHTED_MODES,
@@ -180,6 +180,7 @@ def build_multimodal_model(
     order: Sequence[str] | None = None,
     width: int = 32,
     filters: int = 16,
+    rnn: str = "gru",
     vocab_size: int | None = None,
     num_classes: int = 9,
     aux_weight: float = 0.0,
@@ -210,6 +211,9 @@ def build_multimodal_model(
         Features per modality, fusion width and hidden layer width.
     filters : int
         Filters of the image encoder's first convolution.
+    rnn : ``"gru"`` (default), ``"lstm"``, ``"simple"`` or ``"pool"``
+        Sequence layer of the new text and audio encoders (:mod:`mmteach.features`);
+        ``"pool"`` averages over time instead (bag of words; several times faster).
     vocab_size : int
         Needed when ``"text"`` is used (``preprocessor.vocab_size``).
     num_classes : int
@@ -249,6 +253,8 @@ def build_multimodal_model(
     mods = _check_modalities(modalities)
     if fusion not in FUSIONS:
         raise ValueError(f"fusion: expected one of {FUSIONS}, got {fusion!r}")
+    if not isinstance(rnn, str) or rnn not in SEQUENCE_KINDS:
+        raise ValueError(f"rnn: expected one of {SEQUENCE_KINDS}, got {rnn!r}")
     if fusion == "weighted" and weighted_mode not in WEIGHTED_MODES:
         raise ValueError(f"weighted_mode: expected one of {WEIGHTED_MODES}, got {weighted_mode!r}")
     if weights is not None and not (fusion == "weighted" and weighted_mode == "fixed"):
@@ -287,7 +293,7 @@ def build_multimodal_model(
             inputs[m] = keras.Input(shape=enc.input_shape[1:], dtype=enc.inputs[0].dtype, name=m)
             features[m] = enc(inputs[m])
             continue
-        kwargs = {"filters": filters} if m == "image" else {}
+        kwargs = {"filters": filters} if m == "image" else {"rnn": rnn}
         enc = encoder_for(m, width=width, vocab_size=vocab_size, name=f"{m}_encoder", **kwargs)
         if fusion == "inject" and m == "text":
             inputs[m] = keras.Input(shape=(None,), dtype="int32", name="text")
@@ -364,9 +370,13 @@ def modality_encoder(model: keras.Model, modality: str) -> keras.Model:
     """
     if modality not in FEATURE_LAYERS:
         raise ValueError(f"modality: expected one of {MODALITIES}, got {modality!r}")
+    names = {layer.name for layer in model.layers}
+    feature_layer = FEATURE_LAYERS[modality]
+    if feature_layer not in names and f"{modality}_features" in names:  # encoders built with rnn="pool"
+        feature_layer = f"{modality}_features"
     try:
         inp = model.get_layer(modality).output
-        out = model.get_layer(FEATURE_LAYERS[modality]).output
+        out = model.get_layer(feature_layer).output
     except ValueError:
         raise ValueError(
             f"model: expected a model with a {modality!r} input and layer "

@@ -117,7 +117,7 @@ def test_image_encoder_shapes_and_names():
     assert enc_grey.predict(np.zeros((3, 8, 8, 1), np.float32), verbose=0).shape == (3, 5)
 
 
-@pytest.mark.parametrize("kind", F.RNN_KINDS)
+@pytest.mark.parametrize("kind", F.SEQUENCE_KINDS)
 def test_text_and_audio_encoder_shapes(kind):
     text = F.text_encoder(vocab_size=20, width=7, embed_dim=5, rnn=kind)
     assert text.output_shape == (None, 7)
@@ -125,6 +125,35 @@ def test_text_and_audio_encoder_shapes(kind):
     audio = F.audio_encoder(width=6, frames=30, rnn=kind)
     assert audio.output_shape == (None, 6)
     assert audio.input_shape == (None, 30, 65)
+
+
+def test_sequence_pooling_by_hand():
+    x = np.arange(12, dtype=np.float32).reshape(1, 4, 3)
+    mask = np.array([[True, True, False, False]])
+    mean = np.asarray(F.SequencePooling()(x, mask=mask))
+    np.testing.assert_allclose(mean, x[:, :2].mean(axis=1))
+    both = np.asarray(F.SequencePooling(with_max=True)(x, mask=mask))
+    np.testing.assert_allclose(both, np.concatenate([x[:, :2].mean(axis=1), x[:, 1]], axis=1))
+    np.testing.assert_allclose(np.asarray(F.SequencePooling()(x)), x.mean(axis=1))
+    empty = np.asarray(F.SequencePooling(with_max=True)(x, mask=np.zeros((1, 4), bool)))
+    np.testing.assert_array_equal(empty, 0.0)  # no NaN from 0 / 0
+    with pytest.raises(TypeError, match="with_max"):
+        F.SequencePooling(with_max="yes")
+
+
+def test_pool_encoders_have_no_recurrent_layer(tmp_path):
+    text = F.text_encoder(vocab_size=20, width=6, rnn="pool")
+    audio = F.audio_encoder(width=5, rnn="pool")
+    for enc in (text, audio):
+        assert not any(isinstance(layer, keras.layers.RNN) for layer in enc.layers)
+    assert audio.predict(np.ones((2, 30, 65), np.float32), verbose=0).shape == (2, 5)
+    model = F.classifier(audio, n_classes=3)
+    x = _sample_inputs("audio")
+    model.fit(x, np.array([0, 1, 2, 0]), epochs=1, verbose=0)
+    model.save(tmp_path / "pool.keras")
+    loaded = keras.models.load_model(tmp_path / "pool.keras")
+    assert isinstance(loaded.get_layer("audio_pool"), F.SequencePooling)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
 def test_encoder_for_dispatches():
@@ -144,6 +173,7 @@ def test_encoder_for_dispatches():
         (F.image_encoder, {"name": ""}, TypeError, "name"),
         (F.text_encoder, {"vocab_size": 1}, ValueError, "vocab_size"),
         (F.text_encoder, {"vocab_size": 10, "rnn": "transformer"}, ValueError, "rnn"),
+        (F.audio_encoder, {"rnn": "mean"}, ValueError, "rnn"),
         (F.text_encoder, {"vocab_size": 10, "embed_dim": -1}, ValueError, "embed_dim"),
         (F.text_encoder, {"vocab_size": 10, "sequence_length": 0}, ValueError, "sequence_length"),
         (F.audio_encoder, {"bins": 0}, ValueError, "bins"),
@@ -195,7 +225,7 @@ def test_encoders_save_and_load_identically(modality, tmp_path):
         assert isinstance(loaded.get_layer("image_standardize"), F.PerImageStandardization)
 
 
-@pytest.mark.parametrize("kind", F.RNN_KINDS)
+@pytest.mark.parametrize("kind", F.SEQUENCE_KINDS)
 def test_fully_padded_caption_gives_zero_features(kind):
     enc = F.text_encoder(vocab_size=20, width=6, rnn=kind)
     out = enc.predict(np.zeros((2, 8), np.int32), verbose=0)
@@ -203,7 +233,7 @@ def test_fully_padded_caption_gives_zero_features(kind):
     assert np.abs(enc.predict(np.full((1, 8), 3, np.int32), verbose=0)).sum() > 0
 
 
-@pytest.mark.parametrize("kind", F.RNN_KINDS)
+@pytest.mark.parametrize("kind", F.SEQUENCE_KINDS)
 def test_masking_ignores_extra_padding(kind):
     enc = F.text_encoder(vocab_size=20, width=6, rnn=kind)
     ids = np.array([[4, 7, 2, 0, 0], [5, 0, 0, 0, 0]], np.int32)

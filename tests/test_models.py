@@ -100,6 +100,21 @@ def test_modality_dropout_only_in_training():
         M.ModalityDropout(1.0)
 
 
+def test_pool_encoders_option():
+    inputs, labels = data()
+    model = M.build_multimodal_model(vocab_size=VOCAB, width=8, filters=4, rnn="pool", aux_weight=0.5,
+                                     modality_dropout={"text": 0.3})  # fmt: skip
+    assert not any(isinstance(layer, keras.layers.RNN) for layer in model.layers)
+    assert model.get_layer("text_pool") is not None and model.get_layer("audio_pool") is not None
+    history = model.fit(inputs, labels, epochs=1, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    text = M.build_multimodal_model(("text",), vocab_size=VOCAB, width=8, rnn="pool")
+    feats = M.modality_encoder(text, "text").predict(np.zeros((3, 6), "int32"), verbose=0)
+    np.testing.assert_allclose(feats, 0.0)  # an empty caption still gives zero features
+    with pytest.raises(ValueError, match="rnn"):
+        M.build_multimodal_model(vocab_size=VOCAB, rnn="transformer")
+
+
 def test_empty_caption_gives_zero_text_features():
     inputs, _ = data()
     model = M.build_multimodal_model(("text",), vocab_size=VOCAB, width=8)
