@@ -110,8 +110,8 @@ def bench_import(repeats: int) -> list[Row]:
     best, median = min(times), statistics.median(times)
     return [
         Row(
-            f"`import mmteach` (best of {repeats}, median {median:.2f} s)",
-            f"{best:.2f} s",
+            f"`import mmteach` (best of {repeats}, median {median:.3f} s)",
+            f"{best:.3f} s",
             "< 0.5 s",
             best < 0.5,
             best,
