@@ -391,8 +391,9 @@ def check_ngram_precision(precision_fn) -> None:
     from mmteach.applications.translate import ngram_precision
 
     name = "n-gram precision"
-    cases = [("一个红色的圆形", "一个红色的圆形", 2), ("红红红", "红色", 1), ("一个很轻的方块", "一个浅色的方块", 2),
-             ("的的的的", "一个的的", 1), ("圆形", "一个红色的圆形", 3)]  # fmt: skip
+    cases = [("一个红色的圆形", "一个红色的圆形", 2), ("红红红", "红色", 1),
+             ("一个很轻的方块", "一个浅色的方块", 2), ("的的的的", "一个的的", 1),
+             ("圆形", "一个红色的圆形", 3)]  # fmt: skip
     for hyp, ref, n in cases:
         _close(precision_fn(hyp, ref, n), ngram_precision(hyp, ref, n), f"{name} ({hyp!r}, n={n})",
                "count each hypothesis n-gram at most as often as it occurs in the reference "
