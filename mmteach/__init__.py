@@ -14,10 +14,12 @@ import os
 import random
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "setup_notebook"]
+from mmteach.claims import claim
+
+__all__ = ["__version__", "claim", "setup_notebook"]
 
 _SUBMODULES = {
-    "applications", "cli", "course", "datasets", "device", "exercises", "features", "fusion",
+    "applications", "claims", "cli", "course", "datasets", "device", "exercises", "features", "fusion",
     "models", "plotting", "preprocessing", "training", "widgets",
 }  # fmt: skip
 
