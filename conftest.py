@@ -4,6 +4,9 @@ nbval compares every output of a notebook cell, stderr included. Warnings and lo
 lines on stderr vary between machines and library versions, and the course does not
 teach through them, so stderr is left out of the comparison (nbval's documented way:
 add "stderr" to the collector's ``skip_compare``).
+
+Notebook cells, the browser test and the multi-worker test are marked ``slow``: the fast
+developer lane ``pytest -m "not slow"`` leaves them out.
 """
 
 from __future__ import annotations
@@ -21,5 +24,19 @@ def skip_stderr(items) -> None:
             parent.skip_compare = (*parent.skip_compare, "stderr")
 
 
+def mark_notebooks_slow(items) -> None:
+    """Every nbval cell is part of the slow lane: ``pytest -m "not slow"`` runs the unit tests only."""
+    try:
+        from nbval.plugin import IPyNbCell
+    except ImportError:
+        return
+    import pytest
+
+    for item in items:
+        if isinstance(item, IPyNbCell):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
     skip_stderr(items)
+    mark_notebooks_slow(items)

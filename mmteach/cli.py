@@ -312,6 +312,74 @@ def data_check() -> Check:
     return Check("Shapes World data", f"{count} files verified", "checksums match", True)
 
 
+#: The exact versions the committed notebook outputs were generated with (README, "Quick start").
+LOCK_FILE = "constraints.txt"
+
+
+def read_lock(path: str | os.PathLike) -> dict[str, str]:
+    r"""Map normalised project names to the ``==`` versions pinned in a pip constraints file.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> lock = pathlib.Path(tempfile.mkdtemp()) / "constraints.txt"
+    >>> _ = lock.write_text("# comment\nNumPy==2.4.6\nkeras==3.15.1  # the course's Keras\n")
+    >>> read_lock(lock)
+    {'numpy': '2.4.6', 'keras': '3.15.1'}
+    """
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, version = line.partition("==")
+        if not sep or not name.strip() or not version.strip():
+            raise ValueError(f"{path}: line {number}: expected 'name==version', got {raw!r}")
+        pins[canonicalize_name(name.strip())] = version.strip()
+    return pins
+
+
+def lock_check(
+    requires: Iterable[str] | None,
+    lock_path: str | os.PathLike | None = None,
+    *,
+    version_of: Callable[[Iterable[str]], str | None] = installed_version,
+) -> Check:
+    r"""Row comparing mmteach's direct dependencies with the course lock: a note, never a failure.
+
+    The committed notebook outputs were generated with the versions in ``constraints.txt``;
+    other versions are fine (nbval compares only what is the same everywhere), but a teacher
+    who wants every learner to see exactly the committed numbers installs the locked ones.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> lock = pathlib.Path(tempfile.mkdtemp()) / "constraints.txt"
+    >>> _ = lock.write_text("numpy==2.4.6\n")
+    >>> lock_check(["numpy>=1.26"], lock, version_of=lambda d: "2.4.6").found
+    'same as constraints.txt'
+    >>> row = lock_check(["numpy>=1.26"], lock, version_of=lambda d: "1.26.4")
+    >>> row.ok, row.found, row.note
+    (True, '1 differ', 'numpy 1.26.4 (lock 2.4.6)')
+    """
+    path = Path(lock_path) if lock_path is not None else repo_root() / LOCK_FILE
+    name = "Course lock"
+    if not path.is_file():
+        return Check(name, "no lock file", LOCK_FILE, True, note="not a checkout of the repository")
+    pins = read_lock(path)
+    differ = []
+    for project in requirement_specifiers(requires):
+        if project in pins:
+            found = version_of([project])
+            if found != pins[project]:
+                differ.append(f"{project} {found or 'missing'} (lock {pins[project]})")
+    if not differ:
+        return Check(name, f"same as {LOCK_FILE}", LOCK_FILE, True)
+    return Check(name, f"{len(differ)} differ", LOCK_FILE, True, note=", ".join(differ))
+
+
 def kernel_check() -> Check:
     """Row for a Jupyter kernel (``python3``) that notebooks can run on."""
     try:
@@ -345,6 +413,7 @@ def collect_checks() -> list[Check]:
     -------
     >>> print(format_checks(collect_checks()))  # doctest: +SKIP
     """
+    requires = None
     try:
         requires = metadata.requires("mmteach")
         requires_python = metadata.metadata("mmteach").get("Requires-Python")
@@ -359,7 +428,7 @@ def collect_checks() -> list[Check]:
                 f"mmteach: the package is not installed; run {INSTALL_HINT}",
             )
         ]
-    return [*rows, device_check(), data_check(), kernel_check()]
+    return [*rows, lock_check(requires), device_check(), data_check(), kernel_check()]
 
 
 def format_checks(checks: Sequence[Check]) -> str:

@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import browser_lab as bl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow  # left out of the fast lane, pytest -m "not slow"
 SHOTS = ROOT / "build" / "browser"
 NOTEBOOK_00 = "00_setup_and_tour.ipynb"
 

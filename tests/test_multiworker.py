@@ -19,6 +19,8 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+pytestmark = pytest.mark.slow  # left out of the fast lane, pytest -m "not slow"
+
 TIMEOUT = 240  # seconds for both workers together
 
 WORKER = textwrap.dedent(

@@ -159,6 +159,49 @@ def test_widget_cells_ignore_output(path):
             )
 
 
+#: The tags a notebook cell may carry (CONTRIBUTING.md, "what nbval compares").
+KNOWN_TAGS = {IGNORE_TAG, "solution", "raises-exception", "nbval-skip"}
+#: Calls that train a model: a notebook that makes them must check its claims with mmteach.claim.
+TRAINS = re.compile(r"\.fit\(|\.train\(|train_[a-z_]+\(|cross_validate\(|select_model\(|training\.fit\(")
+
+
+def is_claim_cell(cell) -> bool:
+    return cell.cell_type == "code" and "mmteach.claim(" in cell.source
+
+
+@pytest.mark.parametrize("path", PARAMS)
+def test_cells_carry_only_known_tags(path):
+    for i, cell in enumerate(load(path).cells, 1):
+        unknown = set(cell.metadata.get("tags", [])) - KNOWN_TAGS
+        assert not unknown, f"{path.name} cell {i}: unknown tags {sorted(unknown)}; known: {sorted(KNOWN_TAGS)}"
+
+
+@pytest.mark.parametrize("path", PARAMS)
+def test_claim_cells_are_compared_and_print_only_their_claims(path):
+    """A claim cell is a checked output: never tagged, and it prints nothing but its claims."""
+    for i, cell in enumerate(load(path).cells, 1):
+        if not is_claim_cell(cell):
+            continue
+        assert IGNORE_TAG not in cell.metadata.get("tags", []), (
+            f"{path.name} cell {i} checks claims: do not tag it {IGNORE_TAG}, its lines are the check"
+        )
+        lines = "".join(out.get("text", "") for out in cell.outputs if out.get("name") == "stdout").splitlines()
+        others = [line for line in lines if not line.startswith("✓ ")]
+        assert lines and not others, f"{path.name} cell {i}: a claim cell prints only '✓ ...' lines, got {others}"
+        assert not any(out.get("output_type") in ("execute_result", "display_data") for out in cell.outputs), (
+            f"{path.name} cell {i}: a claim cell shows no value; move the table to the tagged cell above it"
+        )
+
+
+@pytest.mark.parametrize("path", PARAMS)
+def test_notebooks_that_train_check_their_claims(path):
+    cells = code_cells(load(path))
+    if any(TRAINS.search(c.source) for c in cells if "solution" not in c.metadata.get("tags", [])):
+        assert any(is_claim_cell(c) for c in cells), (
+            f"{path.name} trains models but checks no claim with mmteach.claim (CONTRIBUTING.md)"
+        )
+
+
 # --------------------------------------------------------------------------- leak detector
 
 
