@@ -103,7 +103,7 @@ PACKAGES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 #: Requirements implied by others rather than declared: TensorFlow >= 2.16 ships Keras 3.
-IMPLIED_REQUIREMENTS = {"keras": ">=3"}
+IMPLIED_REQUIREMENTS = {"keras": ">=3.5"}
 
 INSTALL_HINT = 'pip install -e ".[dev]" (from the repository root)'
 

@@ -300,3 +300,27 @@ def test_nbval_ignores_stderr_but_checks_stdout(tmp_path):
     nbformat.write(_notebook([("print('new')", [("stdout", "old\n")])]), bad / "b.ipynb")
     result = _run_nbval(bad)
     assert result.returncode != 0, result.stdout[-3000:]
+
+
+def test_trained_digits_may_differ_but_a_broken_claim_fails(tmp_path):
+    """The claims recipe end to end: a tagged cell's digits are not compared, its claim is."""
+    accuracy = "import random\naccuracy = 0.9 + random.random() / 100\nprint(f'accuracy {accuracy:.4f}')"
+    committed = [("stdout", "accuracy 0.9123\n")]  # the digits another machine printed
+
+    def notebook(bound: float) -> nbformat.NotebookNode:
+        claim = f"import mmteach\nmmteach.claim('fusion reaches at least {bound}', accuracy, at_least={bound})"
+        nb = _notebook([(accuracy, committed), (claim, [("stdout", f"✓ fusion reaches at least {bound}\n")])])
+        nb.cells[0].metadata["tags"] = [IGNORE_TAG]
+        return nb
+
+    holds = tmp_path / "holds"
+    holds.mkdir()
+    nbformat.write(notebook(0.88), holds / "a.ipynb")
+    result = _run_nbval(holds)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+    broken = tmp_path / "broken"  # a regression: the claim no longer holds
+    broken.mkdir()
+    nbformat.write(notebook(0.95), broken / "b.ipynb")
+    result = _run_nbval(broken)
+    assert result.returncode != 0 and "claim does not hold" in result.stdout, result.stdout[-3000:]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from mmteach.course import COURSE
 
@@ -96,6 +97,56 @@ def test_environment_yml_matches_pyproject():
     python = [c for c in conda if c.startswith("python")]
     assert python == [f"python{project['requires-python']}"], python
     assert "pip" in conda
+
+
+# --------------------------------------------------------------------------- floors and lock
+
+
+def pins(path: Path) -> dict[str, str]:
+    """name -> version of every ``name==version`` line of a pip constraints file."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            out[canonicalize_name(name)] = version
+    return out
+
+
+def direct_requirements(*, here_only: bool = False) -> list[Requirement]:
+    """The dependencies and the dev extra; ``here_only``: those whose marker holds here."""
+    project = PYPROJECT["project"]
+    reqs = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]]
+    return [r for r in reqs if not here_only or r.marker is None or r.marker.evaluate()]
+
+
+def test_min_versions_pin_every_direct_dependency_at_its_floor():
+    floors = pins(ROOT / ".ci" / "min-versions.txt")
+    for req in direct_requirements():
+        lower = [s.version for s in req.specifier if s.operator == ">="]
+        assert len(lower) == 1, f"{req}: declare exactly one lower bound (>=) so its floor can be tested"
+        name = canonicalize_name(req.name)
+        assert name in floors, f"{name}: missing from .ci/min-versions.txt"
+        assert Version(floors[name]) == Version(lower[0]), (
+            f"{name}: .ci/min-versions.txt pins {floors[name]}, pyproject.toml's floor is {lower[0]}"
+        )
+    assert set(floors) == {canonicalize_name(r.name) for r in direct_requirements()}
+
+
+def test_lock_pins_versions_that_pyproject_allows():
+    locked = pins(ROOT / "constraints.txt")
+    for req in direct_requirements(here_only=True):
+        name = canonicalize_name(req.name)
+        assert name in locked, f"{name}: missing from constraints.txt"
+        assert req.specifier.contains(locked[name], prereleases=True), (
+            f"{name}: constraints.txt pins {locked[name]}, outside {req.specifier}"
+        )
+
+
+def test_readme_names_the_lock_and_the_fast_lane():
+    assert 'pip install -e ".[dev]" -c constraints.txt' in README
+    assert 'pytest -m "not slow"' in README
+    assert "bash .ci/min-versions" in README
 
 
 # --------------------------------------------------------------------------- pyproject
