@@ -103,7 +103,7 @@ PACKAGES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 #: Requirements implied by others rather than declared: TensorFlow >= 2.16 ships Keras 3.
-IMPLIED_REQUIREMENTS = {"keras": ">=3.5"}
+IMPLIED_REQUIREMENTS = {"keras": ">=3.12"}
 
 INSTALL_HINT = 'pip install -e ".[dev]" (from the repository root)'
 
