@@ -10,8 +10,10 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import sys
 
 __version__ = "0.1.0"
 from mmteach.claims import claim
@@ -20,7 +22,7 @@ __all__ = ["__version__", "claim", "setup_notebook"]
 
 _SUBMODULES = {
     "applications", "claims", "cli", "course", "datasets", "device", "exercises", "features", "fusion",
-    "models", "plotting", "preprocessing", "training", "widgets",
+    "models", "plotting", "preprocessing", "stats", "training", "widgets",
 }  # fmt: skip
 
 
@@ -31,6 +33,45 @@ def __getattr__(name: str):
 
         return importlib.import_module(f"mmteach.{name}")
     raise AttributeError(f"module 'mmteach' has no attribute {name!r}")
+
+
+def nvidia_driver_present() -> bool:
+    """Whether this machine has an NVIDIA driver (without importing TensorFlow).
+
+    Example
+    -------
+    >>> isinstance(nvidia_driver_present(), bool)
+    True
+    """
+    import shutil
+    from pathlib import Path
+
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Send what C++ code writes to file descriptor 2 to the null device, for the ``with`` block.
+
+    Python exceptions are unaffected: they are raised, and shown, as usual.
+
+    Example
+    -------
+    >>> with native_stderr_silenced():
+    ...     _ = os.write(2, b"not shown")
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (some embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def setup_notebook(seed: int = 0, *, deterministic: bool = True) -> None:
@@ -52,8 +93,12 @@ def setup_notebook(seed: int = 0, *, deterministic: bool = True) -> None:
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
-    # Must be set before TensorFlow is imported to take effect.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Must be set before TensorFlow is imported to take effect. Without an NVIDIA driver,
+    # TensorFlow's CUDA build logs "failed call to cuInit" as an *error* on every start:
+    # noise on a CPU-only laptop, so level 3 there; level 2 (errors shown) elsewhere.
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    if level is None or (level == "2" and not nvidia_driver_present()):
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2" if nvidia_driver_present() else "3"
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
     random.seed(seed)
@@ -71,7 +116,11 @@ def setup_notebook(seed: int = 0, *, deterministic: bool = True) -> None:
 
     import logging
 
-    import tensorflow as tf
+    if nvidia_driver_present() or "tensorflow" in sys.modules:
+        import tensorflow as tf
+    else:  # TensorFlow's CUDA build announces at import that there is no GPU: keep that out of the notebook
+        with native_stderr_silenced():
+            import tensorflow as tf
 
     tf.get_logger().setLevel(logging.ERROR)
     tf.keras.utils.set_random_seed(seed)
