@@ -102,7 +102,7 @@ PACKAGES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("nbval", ("nbval",), "nbval"),
 )
 
-#: Requirements implied by others rather than declared: TensorFlow >= 2.16 ships Keras 3.
+#: Requirements implied by others rather than declared: the Keras floor mmteach is tested with.
 IMPLIED_REQUIREMENTS = {"keras": ">=3.12"}
 
 INSTALL_HINT = 'pip install -e ".[dev]" (from the repository root)'

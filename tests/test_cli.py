@@ -323,7 +323,7 @@ def test_package_checks_flag_old_and_missing():
     assert not by_name["numpy"].ok and 'pip install "numpy>=1.26"' in by_name["numpy"].fix
     assert not by_name["nbval"].ok and by_name["nbval"].found == "missing"
     assert by_name["pandas"].ok
-    assert by_name["Keras"].required == ">=3"  # implied by tensorflow>=2.16
+    assert by_name["Keras"].required == ">=3.12"  # not declared in these requirements: the implied floor
 
 
 def test_doctor_prints_table_and_what_to_do(capsys, monkeypatch):
