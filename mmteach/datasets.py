@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mmteach.validation import check_array, check_int, check_path, check_str_sequence, describe
+
 GENERATOR_VERSION = 1
 SHAPES = ("circle", "square", "triangle")
 MATERIALS = ("metal", "wood", "rubber")
@@ -115,6 +117,8 @@ class ShapesWorld:
 
     def subset(self, index: Sequence[int] | np.ndarray) -> ShapesWorld:
         """Rows ``index`` (integer positions or a boolean mask) as a new ShapesWorld."""
+        if index is None or isinstance(index, (str, bytes)):
+            raise TypeError(f"index: expected integer positions or a boolean mask, got {describe(index)}")
         index = np.asarray(index)
         if index.dtype == bool:
             if index.shape != (len(self),):
@@ -122,6 +126,12 @@ class ShapesWorld:
                     f"index: expected a boolean mask of length {len(self)}, got shape {index.shape}"
                 )
             index = np.flatnonzero(index)
+        elif index.ndim != 1 or index.size == 0:
+            raise ValueError(f"index: expected at least one position (1-D), got shape {index.shape}")
+        elif not np.issubdtype(index.dtype, np.integer):
+            raise TypeError(f"index: expected integer positions or a boolean mask, got dtype {index.dtype}")
+        elif index.min() < -len(self) or index.max() >= len(self):
+            raise ValueError(f"index: expected positions in [0, {len(self)}), got {index.tolist()[:5]}")
         return ShapesWorld(
             self.meta.iloc[index].reset_index(drop=True), self.images[index], self.audio[index]
         )
@@ -512,6 +522,7 @@ def clean_metadata(raw: pd.DataFrame, available_ids: set[str] | None = None) -> 
         df[column] = df[column].map(normalise_category)
     df = df.drop_duplicates().reset_index(drop=True)
     if available_ids is not None:
+        available_ids = set(check_str_sequence("available_ids", available_ids, non_empty=False))
         df = df[df["id"].isin(available_ids)]
     if df["id"].duplicated().any():
         raise ValueError(
@@ -586,15 +597,14 @@ def read_png(path: str | Path) -> np.ndarray:
 
 def encode_wav(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     """16-bit mono PCM WAV bytes of a float waveform in [-1, 1]."""
-    waveform = np.asarray(waveform, dtype=np.float64)
-    if waveform.ndim != 1 or not np.all(np.isfinite(waveform)):
-        raise ValueError(f"waveform: expected a finite 1-D array, got shape {waveform.shape}")
+    waveform = check_array("waveform", waveform, ndim=1, non_empty=False, dtype=np.float64)
+    sample_rate = check_int("sample_rate", sample_rate, min_value=1)
     pcm = np.round(np.clip(waveform, -1, 1) * 32767).astype("<i2")
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
-        w.setframerate(int(sample_rate))
+        w.setframerate(sample_rate)
         w.writeframes(pcm.tobytes())
     return buffer.getvalue()
 
@@ -623,6 +633,7 @@ def read_wav(path: str | Path, sample_rate: int | None = SAMPLE_RATE) -> np.ndar
 
 def sha256_file(path: str | Path) -> str:
     """Hex SHA-256 of a file."""
+    path = check_path("path", path, must_exist=True, kind="file")
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

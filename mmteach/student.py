@@ -39,6 +39,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmteach.validation import check_bool, check_int, check_path, describe
+
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
@@ -216,8 +218,7 @@ def student_notebook(nb, points: int = 1):
     """
     if not hasattr(nb, "cells"):
         raise TypeError(f"nb: expected an nbformat notebook, got {type(nb).__name__}")
-    if not isinstance(points, int) or isinstance(points, bool) or points < 1:
-        raise ValueError(f"points: expected a positive int, got {points!r}")
+    points = check_int("points", points, min_value=1)
     out = _with_metadata(nb, points)
     for ex in find_exercises(out):
         cell = out.cells[ex.solution_index]
@@ -237,8 +238,7 @@ def teacher_notebook(nb, points: int = 1):
     """
     if not hasattr(nb, "cells"):
         raise TypeError(f"nb: expected an nbformat notebook, got {type(nb).__name__}")
-    if not isinstance(points, int) or isinstance(points, bool) or points < 1:
-        raise ValueError(f"points: expected a positive int, got {points!r}")
+    points = check_int("points", points, min_value=1)
     for ex in find_exercises(nb):  # fail early on broken markers, like the student copy
         strip_solution(nb.cells[ex.solution_index].source)
     out = _with_metadata(nb, points)
@@ -261,8 +261,12 @@ def write_copies(
     """
     import nbformat
 
-    paths = [Path(p) for p in paths]
-    out = Path(out_dir)
+    if isinstance(paths, (str, bytes, os.PathLike)) or not isinstance(paths, Iterable):
+        raise TypeError(f"paths: expected a sequence of paths, got {describe(paths)}")
+    paths = [check_path(f"paths[{i}]", p) for i, p in enumerate(paths)]
+    out = check_path("out_dir", out_dir)
+    solutions, overwrite = check_bool("solutions", solutions), check_bool("overwrite", overwrite)
+    points = check_int("points", points, min_value=1)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir: expected a folder, got a file: {out}")
     for path in paths:
