@@ -52,6 +52,7 @@ from mmteach.datasets import (  # noqa: F401 (scrub_pii, normalise_category re-e
     scrub_pii,
     sha256_file,
 )
+from mmteach.validation import check_file_name, check_path, check_str
 
 PAD, OOV = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[a-z0-9\u4e00-\u9fff]+(?:-[a-z0-9]+)*|\[(?:email|phone)\]")
@@ -277,7 +278,7 @@ def quality_report(
     text_columns: Iterable[str] | None = None,
     file_columns: Iterable[str] | None = None,
     root: str | Path | None = None,
-    id_column: str | None = "id",
+    id_column: str | None = "auto",
 ) -> pd.DataFrame:
     """Count the data-quality problems of a metadata table, one row per (problem, column).
 
@@ -310,6 +311,7 @@ def quality_report(
         Folder the file references are relative to.
     id_column : str or None
         Column that should identify a row (for ``conflicting id``); None to skip.
+        The default ``"auto"`` uses the column ``id`` when the table has one.
 
     Returns
     -------
@@ -354,8 +356,10 @@ def quality_report(
     _check_columns(df, texts, "text_columns")
     files = _present(df, ("image", "audio")) if file_columns is None else list(file_columns)
     _check_columns(df, files, "file_columns")
-    if id_column is not None and id_column not in df.columns:
-        id_column = None
+    if id_column == "auto":
+        id_column = "id" if "id" in df.columns else None
+    if id_column is not None and check_str("id_column", id_column) not in df.columns:
+        raise ValueError(f"id_column: expected a column of df {list(df.columns)} or None, got {id_column!r}")
     if root is not None:
         root = Path(root)
         if not root.is_dir():
@@ -477,8 +481,7 @@ def save_clean(df: pd.DataFrame, folder: str | Path, name: str = "metadata_clean
         raise ValueError(f"df: expected a non-empty table, got shape {df.shape}")
     if not isinstance(folder, (str, Path)):
         raise TypeError(f"folder: expected a path, got {type(folder).__name__}")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise ValueError(f"name: expected a plain file name (letters, digits, _ . -), got {name!r}")
+    name = check_file_name("name", name)
     if not all(isinstance(c, str) for c in df.columns) or df.columns.duplicated().any():
         raise ValueError("df: expected unique string column names")
     folder = Path(folder)
@@ -504,9 +507,8 @@ def load_clean(folder: str | Path, name: str = "metadata_clean") -> pd.DataFrame
     -------
     >>> df = load_clean("/tmp/clean")  # doctest: +SKIP
     """
-    if not isinstance(folder, (str, Path)):
-        raise TypeError(f"folder: expected a path, got {type(folder).__name__}")
-    folder = Path(folder)
+    folder = check_path("folder", folder)
+    name = check_file_name("name", name)
     info_path, csv_path = folder / f"{name}.json", folder / f"{name}.csv"
     if not info_path.is_file() or not csv_path.is_file():
         raise DataError(f"{name}: {name}.csv or {name}.json not found in the folder; call save_clean first")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
 from pathlib import Path
@@ -38,6 +39,7 @@ __all__ = [
     "check_array",
     "check_bool",
     "check_choice",
+    "check_file_name",
     "check_int",
     "check_labels",
     "check_path",
@@ -371,3 +373,24 @@ def check_path(name: str, value: object, *, must_exist: bool = False, kind: str 
         if kind == "dir" and not path.is_dir():
             raise ValueError(f"{name}: expected a folder, got the file {str(path)!r}")
     return path
+
+
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def check_file_name(name: str, value: object) -> str:
+    """A plain file name (letters, digits, ``_ . -``): no folder, no ``..``, nothing hidden.
+
+    Example
+    -------
+    >>> check_file_name("name", "metadata_clean")
+    'metadata_clean'
+    >>> check_file_name("name", "../x")
+    Traceback (most recent call last):
+    ...
+    ValueError: name: expected a plain file name (letters, digits, _ . -), got '../x'
+    """
+    value = check_str(name, value, non_empty=False)
+    if not _FILE_NAME.fullmatch(value) or ".." in value:
+        raise ValueError(f"{name}: expected a plain file name (letters, digits, _ . -), got {value!r}")
+    return value

@@ -417,7 +417,7 @@ def test_preprocessor_validates_use(small):
     with pytest.raises(TypeError, match="train"):
         prep.fit(small.meta)
     with pytest.raises(ValueError, match="empty"):
-        prep.fit(small.subset(np.zeros(0, dtype=int)))
+        prep.fit(small.subset(np.zeros(len(small), dtype=bool)))  # an empty dataset
     prep.fit(small)
     with pytest.raises(TypeError, match="data"):
         prep.transform(small.images)
