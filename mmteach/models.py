@@ -49,6 +49,7 @@ from mmteach.fusion import (
     SequentialFusion,
     WeightedFusion,
 )
+from mmteach.validation import check_bool, check_choice, check_int, check_real, check_str
 
 __all__ = [
     "FUSIONS",
@@ -182,7 +183,7 @@ def build_multimodal_model(
     filters: int = 16,
     rnn: str = "gru",
     vocab_size: int | None = None,
-    num_classes: int = 9,
+    n_classes: int = 9,
     aux_weight: float = 0.0,
     modality_dropout: Mapping[str, float] | None = None,
     learning_rate: float = 3e-3,
@@ -216,7 +217,7 @@ def build_multimodal_model(
         ``"pool"`` averages over time instead (bag of words; several times faster).
     vocab_size : int
         Needed when ``"text"`` is used (``preprocessor.vocab_size``).
-    num_classes : int
+    n_classes : int
         Output classes (9 for Shapes World).
     aux_weight : float
         Loss weight of the auxiliary single-modality heads (0 = none; ~0.5 helps).
@@ -241,7 +242,7 @@ def build_multimodal_model(
     Returns
     -------
     MultimodalModel
-        ``model.fit(inputs_dict, int_labels)``, ``model.predict(inputs_dict)`` -> ``(n, num_classes)``.
+        ``model.fit(inputs_dict, int_labels)``, ``model.predict(inputs_dict)`` -> ``(n, n_classes)``.
 
     Example
     -------
@@ -251,8 +252,17 @@ def build_multimodal_model(
     (None, 9)
     """
     mods = _check_modalities(modalities)
-    if fusion not in FUSIONS:
-        raise ValueError(f"fusion: expected one of {FUSIONS}, got {fusion!r}")
+    fusion = check_choice("fusion", fusion, FUSIONS)
+    n_classes = check_int("n_classes", n_classes, min_value=2)
+    width, filters = check_int("width", width, min_value=1), check_int("filters", filters, min_value=1)
+    if vocab_size is not None:
+        vocab_size = check_int("vocab_size", vocab_size, min_value=3)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    compile = check_bool("compile", compile)
+    if seed is not None:
+        seed = check_int("seed", seed, min_value=0)
+    if name is not None:
+        name = check_str("name", name)
     if not isinstance(rnn, str) or rnn not in SEQUENCE_KINDS:
         raise ValueError(f"rnn: expected one of {SEQUENCE_KINDS}, got {rnn!r}")
     if fusion == "weighted" and weighted_mode not in WEIGHTED_MODES:
@@ -263,8 +273,7 @@ def build_multimodal_model(
         raise ValueError(f"fusion: 'inject' needs the 'text' modality, got modalities {list(mods)}")
     if "text" in mods and vocab_size is None and encoders == "new":
         raise ValueError("vocab_size: required when 'text' is a modality, got None")
-    if isinstance(aux_weight, bool) or not isinstance(aux_weight, (int, float)) or aux_weight < 0:
-        raise ValueError(f"aux_weight: expected a non-negative number, got {aux_weight!r}")
+    aux_weight = check_real("aux_weight", aux_weight, min_value=0)
     modality_dropout = dict(modality_dropout or {})
     bad = [m for m in modality_dropout if m not in mods]
     if bad:
@@ -305,7 +314,7 @@ def build_multimodal_model(
     if aux_weight > 0 and len(mods) > 1:
         for m in mods:
             if m in features:  # (with inject, the caption has no features of its own)
-                head = layers.Dense(num_classes, activation="softmax", name=f"{m}_aux")
+                head = layers.Dense(n_classes, activation="softmax", name=f"{m}_aux")
                 outputs_aux.append(head(features[m]))
 
     dropped = {
@@ -331,7 +340,7 @@ def build_multimodal_model(
         fused = WeightedFusion(width, mode=weighted_mode, weights=weights, name="fusion")(feats)
 
     hidden = layers.Dense(width, activation="elu", name="head_hidden")(fused)
-    label = layers.Dense(num_classes, activation="softmax", name="label")(hidden)
+    label = layers.Dense(n_classes, activation="softmax", name="label")(hidden)
     outputs = [label, *outputs_aux] if outputs_aux else label
     model = MultimodalModel(
         inputs=inputs,

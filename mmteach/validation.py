@@ -40,6 +40,7 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_file_name",
+    "check_instance",
     "check_int",
     "check_labels",
     "check_path",
@@ -177,6 +178,24 @@ def check_bool(name: str, value: object) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected a bool (True or False), got {describe(value)}")
     return bool(value)
+
+
+def check_instance(name: str, value: object, cls: type | tuple[type, ...], hint: str = "") -> object:
+    """``value`` if it is an instance of ``cls``; otherwise a TypeError (``hint`` says how to get one).
+
+    Example
+    -------
+    >>> check_instance("pairs", [], dict)
+    Traceback (most recent call last):
+    ...
+    TypeError: pairs: expected a dict, got list []
+    """
+    if not isinstance(value, cls):
+        classes = cls if isinstance(cls, tuple) else (cls,)
+        expected = " or ".join(c.__name__ for c in classes)
+        article = "an" if expected[0].lower() in "aeiou" else "a"
+        raise TypeError(f"{name}: expected {article} {expected}{hint}, got {describe(value)}")
+    return value
 
 
 def check_str(name: str, value: object, *, non_empty: bool = True) -> str:

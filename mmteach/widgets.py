@@ -512,7 +512,7 @@ class FusionPicker(widgets.VBox):
         self.output.value = "<i>Training...</i>"
         start = time.perf_counter()
         model = build_multimodal_model(self.modalities, encoders="features", width=self.width,
-                                       num_classes=len(self.class_names), name=f"picker_{method}",
+                                       n_classes=len(self.class_names), name=f"picker_{method}",
                                        **kwargs)  # fmt: skip
         model.fit(self.train_features, self.train_labels, epochs=self.epochs,
                   batch_size=self.batch_size, verbose=0)  # fmt: skip

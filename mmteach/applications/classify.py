@@ -174,7 +174,7 @@ class MultimodalClassifier:
         kwargs = {"weighted_mode": o["weighted_mode"]} if o["fusion"] == "weighted" else {}
         model = build_multimodal_model(
             self.modalities, fusion=o["fusion"],
-            vocab_size=vocab_size if "text" in self.modalities else None, num_classes=len(self.class_names),
+            vocab_size=vocab_size if "text" in self.modalities else None, n_classes=len(self.class_names),
             aux_weight=o["aux_weight"] if len(self.modalities) > 1 else 0.0,
             modality_dropout=o["modality_dropout"], width=o["width"], learning_rate=o["learning_rate"],
             seed=o["seed"], **kwargs,

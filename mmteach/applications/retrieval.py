@@ -290,10 +290,10 @@ def build_dual_encoder(vocab_size: int, embed_dim: int = 32, width: int = 64, fi
     >>> model({"image": np.zeros((4, 48, 48, 3)), "text": np.ones((4, 20), "int32")}).shape  # doctest: +SKIP
     TensorShape([4, 4])
     """
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 3:
-        raise ValueError(f"vocab_size: expected an int >= 3, got {vocab_size!r}")
+    vocab_size = check_int("vocab_size", vocab_size, min_value=3)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
     model = DualEncoder(
-        int(vocab_size), embed_dim, width, filters, image_shape, temperature, name="dual_encoder"
+        vocab_size, embed_dim, width, filters, image_shape, temperature, name="dual_encoder"
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     return model
