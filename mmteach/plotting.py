@@ -15,13 +15,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mmteach.validation import check_array, check_int, check_str_sequence
+
 
 def show_samples(sw, n: int = 12, cols: int = 6, title_column: str = "label_name"):
     """A grid of the first ``n`` images of a ShapesWorld, titled by ``title_column``."""
     import matplotlib.pyplot as plt
 
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: expected a positive int, got {n!r}")
+    n, cols = check_int("n", n, min_value=1), check_int("cols", cols, min_value=1)
     if title_column not in sw.meta:
         raise ValueError(f"title_column: expected one of {list(sw.meta.columns)}, got {title_column!r}")
     n = min(n, len(sw))
@@ -83,25 +84,6 @@ def bar_table(values: dict, title: str = "", ylabel: str = "", reference: float 
 # --- notebooks 02-03: features (image grids, filters, feature maps, 2-D projection) ---------
 
 
-def _feat_array(name: str, value: object, ndim: tuple[int, ...]) -> np.ndarray:
-    array = np.asarray(value)
-    if array.ndim not in ndim:
-        raise ValueError(
-            f"{name}: expected {' or '.join(map(str, ndim))} dimensions, got shape {array.shape}"
-        )
-    if array.size == 0:
-        raise ValueError(f"{name}: expected a non-empty array, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(f"{name}: expected real numbers, got dtype {array.dtype}")
-    return array
-
-
-def _feat_positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
-
-
 def _feat_grid(n: int, ncols: int, cell: float):
     import matplotlib.pyplot as plt
 
@@ -128,12 +110,12 @@ def image_grid(images, titles: Sequence[str] | None = None, ncols: int = 8, cmap
     >>> len(fig.axes)
     3
     """
-    images = _feat_array("images", images, (3, 4))
+    images = check_array("images", images, ndim=(3, 4), finite=False)
     if images.ndim == 4 and images.shape[-1] not in (1, 3):
         raise ValueError(f"images: expected 1 or 3 channels, got shape {images.shape}")
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"titles: expected {len(images)} titles, got {len(titles)}")
-    ncols = _feat_positive("ncols", ncols)
+    ncols = check_int("ncols", ncols, min_value=1)
     fig, axes = _feat_grid(len(images), ncols, cell)
     for i, ax in enumerate(axes):
         img = images[i]
@@ -160,8 +142,8 @@ def filter_grid(kernels, ncols: int = 8, cell: float = 1.0, suptitle: str | None
     >>> len(fig.axes)
     4
     """
-    kernels = _feat_array("kernels", kernels, (4,)).astype(float)
-    ncols = _feat_positive("ncols", ncols)
+    kernels = check_array("kernels", kernels, ndim=(4,), finite=False).astype(float)
+    ncols = check_int("ncols", ncols, min_value=1)
     n = kernels.shape[-1]
     fig, axes = _feat_grid(n, ncols, cell)
     for i, ax in enumerate(axes):
@@ -189,9 +171,9 @@ def feature_map_grid(maps, n: int = 8, ncols: int = 8, cell: float = 1.2, suptit
     >>> len(fig.axes)
     4
     """
-    maps = _feat_array("maps", maps, (3,))
-    n = min(_feat_positive("n", n), maps.shape[-1])
-    ncols = _feat_positive("ncols", ncols)
+    maps = check_array("maps", maps, ndim=(3,), finite=False)
+    n = min(check_int("n", n, min_value=1), maps.shape[-1])
+    ncols = check_int("ncols", ncols, min_value=1)
     fig, axes = _feat_grid(n, ncols, cell)
     for i, ax in enumerate(axes):
         ax.imshow(maps[..., i], cmap="magma")
@@ -216,7 +198,7 @@ def projection_scatter(points, labels, names: Sequence[str] | None = None, title
     """
     import matplotlib.pyplot as plt
 
-    points = _feat_array("points", points, (2,))
+    points = check_array("points", points, ndim=(2,), finite=False)
     if points.shape[1] != 2:
         raise ValueError(f"points: expected shape (n, 2), got {points.shape}")
     labels = np.asarray(labels)
@@ -224,6 +206,8 @@ def projection_scatter(points, labels, names: Sequence[str] | None = None, title
         raise ValueError(
             f"labels: expected {len(points)} integer labels, got shape {labels.shape}, dtype {labels.dtype}"
         )
+    if names is not None:
+        names = check_str_sequence("names", names)
     classes = np.unique(labels)
     if names is not None and (classes.min() < 0 or classes.max() >= len(names)):
         raise ValueError(

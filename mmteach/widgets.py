@@ -28,6 +28,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from mmteach import device
+from mmteach.validation import check_int, check_labels, check_str_sequence
 
 __all__ = [
     "DEVICE_OPTIONS",
@@ -69,6 +70,8 @@ def describe_devices(cpus: Sequence[str], gpus: Sequence[str]) -> str:
     >>> describe_devices(["/device:CPU:0"], ["/device:GPU:0"])
     'Found: <b>1 CPU</b> (CPU:0) and <b>1 GPU</b> (GPU:0).'
     """
+    cpus = check_str_sequence("cpus", cpus, non_empty=False)
+    gpus = check_str_sequence("gpus", gpus, non_empty=False)
     cpu_part = f"<b>{len(cpus)} CPU</b> ({', '.join(html.escape(_short(c)) for c in cpus)})"
     if gpus:
         gpu_list = ", ".join(html.escape(_short(g)) for g in gpus)
@@ -336,7 +339,8 @@ def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: in
     """
     import numpy as np
 
-    y_true, y_pred = np.asarray(y_true, int), np.asarray(y_pred, int)
+    n_classes = check_int("n_classes", n_classes, min_value=1)
+    y_true, y_pred = check_labels("y_true", y_true, n_classes), check_labels("y_pred", y_pred, n_classes)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_pred: expected shape {y_true.shape} like y_true, got {y_pred.shape}")
     cm = np.zeros((n_classes, n_classes), dtype=int)
@@ -432,7 +436,6 @@ class FusionPicker(widgets.VBox):
                  class_names: Sequence[str] | None = None, epochs: int = 12,
                  batch_size: int = 64, **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
-        import numpy as np
 
         if not isinstance(train_features, dict) or not train_features:
             raise ValueError("train_features: expected a non-empty dict of modality -> array")
@@ -442,12 +445,19 @@ class FusionPicker(widgets.VBox):
             )
         self.modalities = list(train_features)
         self.train_features, self.test_features = train_features, test_features
-        self.train_labels = np.asarray(train_labels, int)
-        self.test_labels = np.asarray(test_labels, int)
-        n_classes = int(max(self.train_labels.max(), self.test_labels.max())) + 1
-        default_names = [str(i) for i in range(n_classes)]
-        self.class_names = list(class_names) if class_names is not None else default_names
-        self.epochs, self.batch_size = epochs, batch_size
+        if class_names is None:
+            n_classes = None
+        else:
+            class_names = check_str_sequence("class_names", class_names)
+            n_classes = len(class_names)
+        self.train_labels = check_labels("train_labels", train_labels, n_classes)
+        self.test_labels = check_labels("test_labels", test_labels, n_classes)
+        if class_names is None:
+            n_classes = int(max(self.train_labels.max(), self.test_labels.max())) + 1
+            class_names = [str(i) for i in range(n_classes)]
+        self.class_names = list(class_names)
+        self.epochs = check_int("epochs", epochs, min_value=1)
+        self.batch_size = check_int("batch_size", batch_size, min_value=1)
         self.width = int(next(iter(train_features.values())).shape[1])
         self.result: dict | None = None
 

@@ -37,6 +37,7 @@ import pandas as pd
 
 from mmteach import scenes as _scenes
 from mmteach.preprocessing import build_vocabulary, encode_texts, tokenize
+from mmteach.validation import check_int, check_real, check_str_sequence
 
 __all__ = [
     "ANSWERS_BY_TYPE",
@@ -271,11 +272,12 @@ class Assistant:
 
     def encode_questions(self, questions) -> np.ndarray:
         """Questions -> ids ``(n, 12)``."""
+        questions = check_str_sequence("questions", questions, non_empty=False)
         return encode_texts([" ".join(tokenize(q)) for q in questions], self.vocabulary, QUESTION_LENGTH)
 
     def predict(self, images, questions) -> np.ndarray:
-        """Answer probabilities ``(n, 14)`` for many scene/question pairs (no checks of types)."""
-        questions = list(questions)
+        """Answer probabilities ``(n, 14)`` for many scene/question pairs."""
+        questions = check_str_sequence("questions", questions)
         x = [_check_images(images), self.encode_questions(questions)]
         if len(x[0]) != len(questions):
             raise ValueError(f"questions: expected one per image ({len(x[0])}), got {len(questions)}")
@@ -283,7 +285,7 @@ class Assistant:
 
     def answer_batch(self, images, questions) -> list[str]:
         """The most likely answer among those that fit each question's type."""
-        questions = list(questions)
+        questions = check_str_sequence("questions", questions)
         return _restrict(self.predict(images, questions), questions)
 
     def ask(self, image, question: str) -> Answer:
@@ -390,12 +392,6 @@ def _fit(model, x, y, val, epochs, batch_size, learning_rate, loss_weights=None)
     return {k: [float(v) for v in vs] for k, vs in hist.history.items()}
 
 
-def _check_positive_ints(**values) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
-
-
 def train_assistant(
     train,
     val=None,
@@ -442,13 +438,12 @@ def train_assistant(
     _check_scenes(train)
     if val is not None:
         _check_scenes(val, "val")
-    _check_positive_ints(width=width, heads=heads, epochs=epochs, batch_size=batch_size)
-    if (
-        isinstance(encoder_epochs, bool)
-        or not isinstance(encoder_epochs, (int, np.integer))
-        or encoder_epochs < 0
-    ):
-        raise ValueError(f"encoder_epochs: expected an int >= 0, got {encoder_epochs!r}")
+    width, heads = check_int("width", width, min_value=1), check_int("heads", heads, min_value=1)
+    epochs = check_int("epochs", epochs, min_value=1)
+    batch_size = check_int("batch_size", batch_size, min_value=1)
+    encoder_epochs = check_int("encoder_epochs", encoder_epochs, min_value=0)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    seed = check_int("seed", seed, min_value=0)
     vocabulary = build_vocabulary([" ".join(tokenize(q)) for q in train.questions["question"]])
     keras.utils.set_random_seed(seed)
     with device.scope():
@@ -494,7 +489,7 @@ def train_question_only(train, epochs: int = 6, width: int = 32, seed: int = 0):
     from mmteach import device
 
     _check_scenes(train)
-    _check_positive_ints(epochs=epochs, width=width)
+    epochs, width = check_int("epochs", epochs, min_value=1), check_int("width", width, min_value=1)
     vocabulary = build_vocabulary([" ".join(tokenize(q)) for q in train.questions["question"]])
     keras.utils.set_random_seed(seed)
     with device.scope():

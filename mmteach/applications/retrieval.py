@@ -44,6 +44,7 @@ from keras import layers, ops
 from mmteach.datasets import COLOURS, SHAPES
 from mmteach.features import image_encoder, text_encoder
 from mmteach.preprocessing import build_vocabulary, encode_texts
+from mmteach.validation import check_array, check_int, check_real, check_str_sequence, describe
 
 __all__ = [
     "CAPTION_LENGTH",
@@ -117,6 +118,13 @@ def info_nce_numpy(image_emb: np.ndarray, text_emb: np.ndarray, temperature: flo
     return float((image_to_text + text_to_image) / 2)
 
 
+def _check_similarity(similarity) -> np.ndarray:
+    s = check_array("similarity", similarity, ndim=2, dtype=np.float64)
+    if s.shape[0] != s.shape[1]:
+        raise ValueError(f"similarity: expected a square (n, n) matrix, got shape {s.shape}")
+    return s
+
+
 def recall_at_k(similarity: np.ndarray, k: int) -> float:
     """Fraction of queries (rows) whose match (the same index) is among the ``k`` most similar.
 
@@ -130,11 +138,8 @@ def recall_at_k(similarity: np.ndarray, k: int) -> float:
     >>> recall_at_k(s, 1), recall_at_k(s, 2)
     (0.5, 1.0)
     """
-    s = np.asarray(similarity, dtype=np.float64)
-    if s.ndim != 2 or s.shape[0] != s.shape[1] or s.shape[0] == 0:
-        raise ValueError(f"similarity: expected a square (n, n) matrix, got shape {s.shape}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k: expected a positive int, got {k!r}")
+    s = _check_similarity(similarity)
+    k = check_int("k", k, min_value=1)
     rank = (s > np.diag(s)[:, None]).sum(axis=1)
     return float(np.mean(rank < k))
 
@@ -149,9 +154,10 @@ def recall_table(similarity: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> pd.D
     >>> float(recall_table(np.eye(4), ks=(1,)).loc["chance", "R@1"])
     0.25
     """
-    s = np.asarray(similarity, dtype=np.float64)
-    if s.ndim != 2 or s.shape[0] != s.shape[1]:
-        raise ValueError(f"similarity: expected a square (n, n) matrix, got shape {s.shape}")
+    s = _check_similarity(similarity)
+    if isinstance(ks, (str, bytes)) or not isinstance(ks, Sequence):
+        raise TypeError(f"ks: expected a sequence of int such as (1, 5, 10), got {describe(ks)}")
+    ks = [check_int(f"ks[{i}]", k, min_value=1) for i, k in enumerate(ks)]
     n = len(s)
     rows = {
         "image->text": [recall_at_k(s, k) for k in ks],
@@ -315,7 +321,7 @@ def similarity(model: DualEncoder, images: np.ndarray, captions: Sequence[str], 
     """Cosine similarity ``(n_images, n_captions)`` in the shared space."""
     if not isinstance(model, DualEncoder):
         raise TypeError(f"model: expected a DualEncoder, got {type(model).__name__}")
-    ids = encode_texts(list(captions), vocabulary, sequence_length)
+    ids = encode_texts(check_str_sequence("captions", captions), vocabulary, sequence_length)
     return model.embed_images(images) @ model.embed_texts(ids).T
 
 
@@ -330,6 +336,7 @@ def zero_shot_prompts(colours: Sequence[str] = COLOURS, shapes: Sequence[str] = 
     >>> zero_shot_prompts()["prompt"].tolist()[:2]
     ['a red circle', 'a red square']
     """
+    colours, shapes = check_str_sequence("colours", colours), check_str_sequence("shapes", shapes)
     rows = [{"prompt": f"a {c} {s}", "colour": c, "shape": s} for c in colours for s in shapes]
     return pd.DataFrame(rows, columns=["prompt", "colour", "shape"])
 

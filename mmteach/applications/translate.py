@@ -34,6 +34,7 @@ import pandas as pd
 
 from mmteach import datasets
 from mmteach.preprocessing import OOV, PAD, tokenize
+from mmteach.validation import check_bool, check_choice, check_int, check_real, check_str_sequence
 
 __all__ = [
     "AMBIGUOUS_WORD",
@@ -211,17 +212,9 @@ def ngram_precision(hypothesis: str, reference: str, n: int) -> float:
 # =========================================================================== metrics
 
 
-def _check_strings(name: str, values) -> list[str]:
-    if isinstance(values, str) or not hasattr(values, "__len__"):
-        raise TypeError(f"{name}: expected a list of str, got {type(values).__name__}")
-    values = list(values)
-    if not all(isinstance(v, str) for v in values):
-        raise TypeError(f"{name}: expected a list of str, got an element that is not a str")
-    return values
-
-
 def _check_pair(hypotheses, references) -> tuple[list[str], list[str]]:
-    hyp, ref = _check_strings("hypotheses", hypotheses), _check_strings("references", references)
+    hyp = check_str_sequence("hypotheses", hypotheses, non_empty=False)
+    ref = check_str_sequence("references", references, non_empty=False)
     if len(hyp) != len(ref):
         raise ValueError(f"references: expected {len(hyp)} references (one per hypothesis), got {len(ref)}")
     if not hyp:
@@ -351,7 +344,7 @@ class Translator:
 
     def encode_source(self, captions) -> np.ndarray:
         """English captions -> ids ``(n, source_length)`` (0 = padding, 1 = unknown)."""
-        captions = _check_strings("captions", captions)
+        captions = check_str_sequence("captions", captions, non_empty=False)
         ids = np.zeros((len(captions), self.source_length), dtype="int32")
         for row, caption in enumerate(captions):
             toks = tokenize(caption)[: self.source_length]
@@ -398,7 +391,7 @@ class Translator:
 
     def translate_batch(self, captions, images=None) -> list[Translation]:
         """Greedy-decode many captions at once (see :meth:`translate`)."""
-        captions = _check_strings("captions", captions)
+        captions = check_str_sequence("captions", captions, non_empty=False)
         if not captions:
             return []
         for k, c in enumerate(captions):
@@ -616,11 +609,11 @@ def train_translator(pairs: pd.DataFrame, images=None, multimodal: bool = False,
     missing = {"en", "zh", "split", "image_index"} - set(pairs.columns)
     if missing:
         raise ValueError(f"pairs: missing columns {sorted(missing)}")
-    for name, value in (("units", units), ("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    if attention not in ("dot", "additive"):
-        raise ValueError(f"attention: expected 'dot' or 'additive', got {attention!r}")
+    units, epochs = check_int("units", units, min_value=1), check_int("epochs", epochs, min_value=1)
+    batch_size = check_int("batch_size", batch_size, min_value=1)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    multimodal, seed = check_bool("multimodal", multimodal), check_int("seed", seed, min_value=0)
+    attention = check_choice("attention", attention, ("dot", "additive"))
     if multimodal and images is None:
         raise ValueError("images: a multimodal translator needs the images, got None")
     if multimodal and image_model is None:
