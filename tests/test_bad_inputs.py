@@ -370,12 +370,16 @@ def test_gru_step_refuses_nan_and_str():
         gru_step(*args)
 
 
-@pytest.mark.parametrize(("index", "name"), [(2, "kernel"), (3, "recurrent_kernel"), (4, "bias")])
-def test_simple_rnn_step_checks_shapes(index, name):
+@pytest.mark.parametrize(
+    ("index", "shape", "name"),
+    [(2, (5, 5), "kernel"), (3, (4, 5), "recurrent_kernel"), (3, (5, 5), "h"), (4, (5, 5), "bias")],
+)
+def test_simple_rnn_step_checks_shapes(index, shape, name):
+    """``units`` is read from ``recurrent_kernel``; the other arguments must agree with it."""
     from mmteach.fusion import simple_rnn_step
 
     args = [np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((3, 4)), np.zeros((4, 4)), np.zeros(4)]
-    args[index] = np.zeros((5, 5))
+    args[index] = np.zeros(shape)
     with pytest.raises(ValueError, match=f"{name}: expected"):
         simple_rnn_step(*args)
 
