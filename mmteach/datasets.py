@@ -235,7 +235,8 @@ def _make_block(rng: np.random.Generator, start: int, image_noise: float, audio_
     return meta, images, audio
 
 
-_RGB = np.array([[0.85, 0.15, 0.15], [0.20, 0.70, 0.20], [0.20, 0.30, 0.85], [0.90, 0.85, 0.15]])
+#: RGB (0-1) of each of ``COLOURS``, shared by Shapes World and the scenes
+COLOUR_RGB = np.array([[0.85, 0.15, 0.15], [0.20, 0.70, 0.20], [0.20, 0.30, 0.85], [0.90, 0.85, 0.15]])
 
 
 def _render_images(rng, shape, colour, radius, cx, cy, rotation, noise) -> np.ndarray:
@@ -255,7 +256,7 @@ def _render_images(rng, shape, colour, radius, cx, cy, rotation, noise) -> np.nd
     d_triangle = np.max([nx * u + ny * v for nx, ny in normals], axis=0) - 0.6 * r
     dist = np.choose(shape[:, None, None], [d_circle, d_square, d_triangle])
     alpha = np.clip(0.5 - dist, 0.0, 1.0)[..., None]
-    fg = np.clip(_RGB[colour] + rng.uniform(-0.08, 0.08, (m, 3)), 0, 1)[:, None, None, :]
+    fg = np.clip(COLOUR_RGB[colour] + rng.uniform(-0.08, 0.08, (m, 3)), 0, 1)[:, None, None, :]
     bg = rng.uniform(0.35, 0.65, (m, 1, 1, 1))
     img = bg * (1 - alpha) + fg * alpha + rng.normal(0.0, noise, (m, IMAGE_SIZE, IMAGE_SIZE, 3))
     return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
@@ -641,7 +642,16 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, so a reader never sees half a file.
+
+    Example
+    -------
+    >>> write_atomic("/tmp/mmteach-example.txt", b"hello")  # doctest: +SKIP
+    """
+    path = check_path("path", path)
+    if not isinstance(data, bytes):
+        raise TypeError(f"data: expected bytes, got {describe(data)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -651,6 +661,51 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+#: the old private name, kept for code written before write_atomic was public
+_write_atomic = write_atomic
+
+
+def restore_hint(path: str | Path) -> str:
+    """The command that restores a bundled file: ``git checkout`` in a clone, else a rebuild.
+
+    Example
+    -------
+    >>> restore_hint(default_root() / "metadata.csv")
+    'restore it with `git checkout -- data/shapes_world/metadata.csv` or rebuild with `mmteach data build`'
+    """
+    path = Path(path).resolve()
+    repo = Path(__file__).resolve().parent.parent
+    rebuild = "rebuild with `mmteach data build`"
+    if path.is_relative_to(repo / "data"):
+        return f"restore it with `git checkout -- {path.relative_to(repo).as_posix()}` or {rebuild}"
+    return rebuild
+
+
+def read_checked(root: str | Path, name: str) -> bytes:
+    """The bytes of the snapshot file ``root / name``, checked against its ``MANIFEST.sha256`` entry.
+
+    Called on every load of the small bundled tables (hashing them takes milliseconds),
+    so an edited or damaged file never slips past a cache. A DataError names the file
+    and the command that restores it.
+
+    Example
+    -------
+    >>> len(read_checked(default_root(), "metadata.csv")) > 0  # doctest: +SKIP
+    True
+    """
+    root = check_path("root", root)
+    path = root / name
+    entries = read_manifest(root)
+    if name not in entries:
+        raise DataError(f"{path}: not listed in MANIFEST.sha256; {restore_hint(path)}")
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; {restore_hint(path)}")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != entries[name]:
+        raise DataError(f"{path}: checksum mismatch (file altered or corrupt); {restore_hint(path)}")
+    return data
 
 
 def build_snapshot(root: str | Path | None = None, n: int = N_SAMPLES, seed: int = SEED) -> Path:
@@ -670,16 +725,16 @@ def build_snapshot(root: str | Path | None = None, n: int = N_SAMPLES, seed: int
             for old in (root / folder).iterdir():
                 old.unlink()
     for i, row in enumerate(sw.meta.itertuples()):
-        _write_atomic(root / row.image, encode_png(sw.images[i]))
-        _write_atomic(root / row.audio, encode_wav(sw.audio[i]))
-    _write_atomic(root / "metadata.csv", raw.to_csv(index=False, lineterminator="\n").encode("utf-8"))
-    _write_atomic(root / "planted_problems.csv", log.to_csv(index=False, lineterminator="\n").encode())
+        write_atomic(root / row.image, encode_png(sw.images[i]))
+        write_atomic(root / row.audio, encode_wav(sw.audio[i]))
+    write_atomic(root / "metadata.csv", raw.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    write_atomic(root / "planted_problems.csv", log.to_csv(index=False, lineterminator="\n").encode())
     files = sorted(
         [*(root / "images").glob("*.png"), *(root / "audio").glob("*.wav"),
          root / "metadata.csv", root / "planted_problems.csv"]
     )  # fmt: skip
     lines = [f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in files]
-    _write_atomic(root / "MANIFEST.sha256", "".join(lines).encode())
+    write_atomic(root / "MANIFEST.sha256", "".join(lines).encode())
     return root
 
 
@@ -708,20 +763,18 @@ def verify_snapshot(root: str | Path | None = None) -> int:
     for name, digest in entries.items():
         path = root / name
         if not path.is_file():
-            raise DataError(f"{path}: listed in MANIFEST.sha256 but missing")
+            raise DataError(f"{path}: listed in MANIFEST.sha256 but missing; {restore_hint(path)}")
         if sha256_file(path) != digest:
-            raise DataError(f"{path}: checksum mismatch (file altered or corrupt); restore it from git")
+            raise DataError(f"{path}: checksum mismatch (file altered or corrupt); {restore_hint(path)}")
     return len(entries)
 
 
 def load_raw_metadata(root: str | Path | None = None) -> pd.DataFrame:
     """The raw ``metadata.csv`` exactly as shipped, planted problems included."""
     root = Path(root) if root is not None else default_root()
-    path = root / "metadata.csv"
-    if not path.is_file():
-        raise DataError(f"{path}: metadata file not found")
+    data = read_checked(root, "metadata.csv")
     return pd.read_csv(
-        path, keep_default_na=False, na_values=[""], dtype={"caption_en": str, "caption_zh": str}
+        io.BytesIO(data), keep_default_na=False, na_values=[""], dtype={"caption_en": str, "caption_zh": str}
     )
 
 
@@ -746,7 +799,7 @@ def _decoded_arrays(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     buffer = io.BytesIO()
     np.savez(buffer, ids=ids, images=images, audio=audio)
     try:
-        _write_atomic(cache, buffer.getvalue())
+        write_atomic(cache, buffer.getvalue())
     except OSError:  # a read-only home folder must not stop the course
         pass
     return ids, images, audio

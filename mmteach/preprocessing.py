@@ -47,10 +47,10 @@ from mmteach.datasets import (  # noqa: F401 (scrub_pii, normalise_category re-e
     SPLITS,
     DataError,
     ShapesWorld,
-    _write_atomic,
     normalise_category,
     scrub_pii,
     sha256_file,
+    write_atomic,
 )
 from mmteach.validation import check_file_name, check_path, check_str
 
@@ -487,14 +487,14 @@ def save_clean(df: pd.DataFrame, folder: str | Path, name: str = "metadata_clean
     folder = Path(folder)
     data = df.to_csv(index=False, lineterminator="\n").encode("utf-8")
     csv_path = folder / f"{name}.csv"
-    _write_atomic(csv_path, data)
+    write_atomic(csv_path, data)
     info = {
         "file": csv_path.name,
         "sha256": hashlib.sha256(data).hexdigest(),
         "rows": len(df),
         "dtypes": {c: str(t) for c, t in df.dtypes.items()},
     }
-    _write_atomic(folder / f"{name}.json", (json.dumps(info, indent=1) + "\n").encode("utf-8"))
+    write_atomic(folder / f"{name}.json", (json.dumps(info, indent=1) + "\n").encode("utf-8"))
     return csv_path
 
 

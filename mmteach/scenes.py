@@ -38,17 +38,17 @@ import numpy as np
 import pandas as pd
 
 from mmteach.datasets import (
-    _RGB,
+    COLOUR_RGB,
     COLOURS,
     SHAPES,
     SIZES,
     DataError,
-    _write_atomic,
     cache_dir,
     encode_png,
-    read_manifest,
+    read_checked,
     read_png,
     sha256_file,
+    write_atomic,
 )
 
 SCENES_VERSION = 1
@@ -166,7 +166,7 @@ def _make_block(rng, start: int, noise: float):
          np.max([a * u + b * v for a, b in normals], axis=0) - 0.6 * r],
     )  # fmt: skip
     alpha = np.clip(0.5 - dist, 0, 1) * active[..., None, None]
-    fg = np.clip(_RGB[colour] + rng.uniform(-0.06, 0.06, (m, slots, 3)), 0, 1)
+    fg = np.clip(COLOUR_RGB[colour] + rng.uniform(-0.06, 0.06, (m, slots, 3)), 0, 1)
     image = np.broadcast_to(rng.uniform(0.35, 0.65, (m, 1, 1, 1)), (m, SCENE_SIZE, SCENE_SIZE, 3)).copy()
     for k in range(slots):
         a = alpha[:, k, :, :, None]
@@ -262,12 +262,12 @@ def build_scenes_snapshot(root: str | Path | None = None, n: int = N_SCENES, see
         for old in (root / "images").iterdir():
             old.unlink()
     for i, name in enumerate(sc.meta["image"]):
-        _write_atomic(root / name, encode_png(sc.images[i]))
-    _write_atomic(root / "scenes.csv", sc.meta.to_csv(index=False, lineterminator="\n").encode())
-    _write_atomic(root / "questions.csv", sc.questions.to_csv(index=False, lineterminator="\n").encode())
+        write_atomic(root / name, encode_png(sc.images[i]))
+    write_atomic(root / "scenes.csv", sc.meta.to_csv(index=False, lineterminator="\n").encode())
+    write_atomic(root / "questions.csv", sc.questions.to_csv(index=False, lineterminator="\n").encode())
     files = sorted([*(root / "images").glob("*.png"), root / "scenes.csv", root / "questions.csv"])
     lines = [f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in files]
-    _write_atomic(root / "MANIFEST.sha256", "".join(lines).encode())
+    write_atomic(root / "MANIFEST.sha256", "".join(lines).encode())
     return root
 
 
@@ -279,7 +279,7 @@ def verify_scenes(root: str | Path | None = None) -> int:
 
 
 def load_scenes(root: str | Path | None = None, split: str | None = None) -> Scenes:
-    """Load the bundled scenes (checksums verified on first load, decoded images cached)."""
+    """Load the bundled scenes: every load checks the tables' checksums; decoded images are cached."""
     import hashlib
 
     if split is not None and split not in ("train", "val", "test"):
@@ -297,18 +297,19 @@ def load_scenes(root: str | Path | None = None, split: str | None = None) -> Sce
                 images = z["images"]
         except (OSError, ValueError, KeyError):
             cache.unlink(missing_ok=True)
+    # the two tables are checked on every load (milliseconds); the images when they are decoded
+    meta = pd.read_csv(io.BytesIO(read_checked(root, "scenes.csv")), dtype={"caption": str, "objects": str})
+    questions = pd.read_csv(
+        io.BytesIO(read_checked(root, "questions.csv")), dtype=str, keep_default_na=False
+    )
     if images is None:
         verify_scenes(root)
-        read_manifest(root)
-        meta_ids = pd.read_csv(root / "scenes.csv")["image"]
-        images = np.stack([read_png(root / name) for name in meta_ids])
+        images = np.stack([read_png(root / name) for name in meta["image"]])
         buffer = io.BytesIO()
         np.savez(buffer, images=images)
         try:
-            _write_atomic(cache, buffer.getvalue())
+            write_atomic(cache, buffer.getvalue())
         except OSError:
             pass
-    meta = pd.read_csv(root / "scenes.csv", dtype={"caption": str, "objects": str})
-    questions = pd.read_csv(root / "questions.csv", dtype=str, keep_default_na=False)
     sc = Scenes(meta, images, questions)
     return sc.split(split) if split else sc

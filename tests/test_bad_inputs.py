@@ -416,3 +416,37 @@ def test_parallel_and_weighted_fusion_check_projection_lists():
         parallel_fusion(xs, kernels=[np.zeros((3, 2)), np.zeros((3, 2))])
     with pytest.raises(ValueError, match="logits: expected"):
         weighted_fusion(xs, [np.zeros((3, 2)), np.zeros((4, 2))], [np.zeros(2)] * 2, logits=[0.0])
+
+
+# --------------------------------------------------------------------------- bundled files, every load
+
+
+def _tamper(path):
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"red", b"rod", 1))
+
+
+def test_metadata_csv_is_checked_on_every_load(tmp_path, monkeypatch):
+    from mmteach import datasets
+
+    monkeypatch.setenv("MMTEACH_CACHE", str(tmp_path / "cache"))
+    root = datasets.build_snapshot(tmp_path / "sw", n=20)
+    assert len(datasets.load_shapes_world(root)) > 0  # fills the cache of decoded arrays
+    _tamper(root / "metadata.csv")
+    with pytest.raises(datasets.DataError, match=r"metadata.csv: checksum mismatch.*mmteach data build"):
+        datasets.load_shapes_world(root)
+    with pytest.raises(datasets.DataError, match=r"metadata.csv: checksum mismatch"):
+        datasets.load_raw_metadata(root)
+
+
+@pytest.mark.parametrize("name", ["scenes.csv", "questions.csv"])
+def test_scenes_csvs_are_checked_on_every_load(tmp_path, monkeypatch, name):
+    from mmteach import scenes
+    from mmteach.datasets import DataError
+
+    monkeypatch.setenv("MMTEACH_CACHE", str(tmp_path / "cache"))
+    root = scenes.build_scenes_snapshot(tmp_path / "sc", n=12)
+    assert len(scenes.load_scenes(root)) == 12  # fills the cache of decoded images
+    _tamper(root / name)
+    with pytest.raises(DataError, match=rf"{name}: checksum mismatch.*mmteach data build"):
+        scenes.load_scenes(root)
