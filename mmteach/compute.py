@@ -252,17 +252,18 @@ def course_models(vocab_size: int = 114, batch: int = 32) -> list[CourseModel]:
             module = importlib.import_module(f"mmteach.applications.{name}")
         except ImportError:
             continue
-        for builder in _APPLICATION_BUILDERS.get(name, ()):
-            model = builder(module, vocab_size, batch)
-            if model is not None:
-                out.append(model)
+        if name in _COVERED:
+            continue
+        if name not in _APPLICATION_BUILDERS:
+            raise LookupError(
+                f"mmteach.compute: no builder for the application {name!r}; add one to _APPLICATION_BUILDERS "
+                "(or to _COVERED when its model is a row already)"
+            )
+        out.extend(builder(module, vocab_size, batch) for builder in _APPLICATION_BUILDERS[name])
     return out
 
 
 def _retrieval(module, vocab_size: int, batch: int):
-    if not hasattr(module, "build_dual_encoder"):
-        return None
-
     def build():
         model = module.build_dual_encoder(vocab_size)
         rng = np.random.default_rng(0)
@@ -278,13 +279,11 @@ def _retrieval(module, vocab_size: int, batch: int):
 
 def _translator(multimodal: bool):
     def make(module, vocab_size: int, batch: int):
-        if not hasattr(module, "_build"):
-            return None
-
         def build():
             n_target, src_len, tgt_len, units, img = 120, 16, 16, 64, 16
-            model, _, _ = module._build(vocab_size, n_target, units, img if multimodal else 0, "dot",
-                                        src_len, tgt_len)  # fmt: skip
+            model, _, _ = module.build_translator_models(
+                vocab_size, n_target, units, img if multimodal else 0, "dot", src_len, tgt_len
+            )
             rng = np.random.default_rng(0)
             x = [rng.integers(1, vocab_size, size=(batch, src_len)).astype("int32")]
             if multimodal:
@@ -301,11 +300,26 @@ def _translator(multimodal: bool):
     return make
 
 
-#: how to build each application's model; an application module without an entry is listed
-#: by :func:`cost_table` as "not measured" so that nothing goes missing silently.
+def _assistant(module, vocab_size: int, batch: int):
+    def build():
+        from mmteach.scenes import ANSWERS, SCENE_SIZE
+
+        model = module.build_assistant_model(vocab_size)
+        rng = np.random.default_rng(0)
+        x = [rng.random((batch, SCENE_SIZE, SCENE_SIZE, 3), dtype=np.float32),
+             rng.integers(1, vocab_size, size=(batch, module.QUESTION_LENGTH)).astype("int32")]  # fmt: skip
+        model([v[:1] for v in x])
+        return model, x, rng.integers(0, len(ANSWERS), size=batch)
+
+    return CourseModel("assistant (grid cells + question)", "09", build)
+
+
+#: how to build each application's model; :func:`course_models` raises for an application
+#: module without an entry (and not in ``_COVERED``), so that no row goes missing silently.
 _APPLICATION_BUILDERS: dict[str, tuple] = {
     "retrieval": (_retrieval,),
     "translate": (_translator(False), _translator(True)),
+    "assistant": (_assistant,),
 }
 
 
@@ -317,8 +331,7 @@ def cost_table(models: list[CourseModel] | None = None, timing: bool = False):
     """Parameters and multiply-adds per sample of each model, as a DataFrame.
 
     Columns: ``model``, ``notebook``, ``parameters``, ``MACs/sample``, ``MFLOPs/sample``
-    (``2 * MACs / 1e6``). Application modules without a known builder are listed with
-    empty numbers. With ``timing=True``, returns ``(costs, times)``: the second table as
+    (``2 * MACs / 1e6``). With ``timing=True``, returns ``(costs, times)``: the second table as
     :func:`time_and_memory` makes it, from the same models (each is built once).
     """
     import pandas as pd
@@ -333,18 +346,6 @@ def cost_table(models: list[CourseModel] | None = None, timing: bool = False):
             times.append(_time_row(item.name, model, x, before, 1))
         rows.append({"model": item.name, "notebook": item.notebook, "parameters": count_params(model),
                      "MACs/sample": macs, "MFLOPs/sample": round(2 * macs / 1e6, 2)})  # fmt: skip
-    import importlib
-
-    import mmteach.applications as apps
-
-    for name in apps.__all__:
-        try:
-            importlib.import_module(f"mmteach.applications.{name}")
-        except ImportError:
-            continue
-        if name not in _APPLICATION_BUILDERS and name not in _COVERED:
-            rows.append({"model": f"{name} (not measured)", "notebook": "", "parameters": None,
-                         "MACs/sample": None, "MFLOPs/sample": None})  # fmt: skip
     costs = pd.DataFrame(rows).astype({"parameters": "Int64", "MACs/sample": "Int64"})
     return (costs, pd.DataFrame(times)) if timing else costs
 

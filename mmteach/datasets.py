@@ -296,7 +296,8 @@ def _render_taps(rng, material, size, noise) -> np.ndarray:
     return (pcm / 32767.0).astype(np.float32)
 
 
-_EN = {
+#: the English words of the caption templates, by role (shape, colour, ...) and category id
+CAPTION_WORDS = {
     "shape": {0: ["circle", "disc", "round shape"], 1: ["square", "block", "box"],
               2: ["triangle", "wedge", "three-sided shape"]},
     "unnamed": ["thing", "object", "item", "shape"],
@@ -307,7 +308,8 @@ _EN = {
     "size": {0: ["small", "little", "tiny"], 1: ["large", "big", "huge"]},
     "prefix": ["", "", "there is ", "i see ", "this is ", "a photo of "],
 }  # fmt: skip
-_ZH = {
+#: the Chinese of every English caption word (the parallel captions and the translator use it)
+CHINESE_WORDS = {
     "circle": "圆形", "disc": "圆盘", "round shape": "圆形", "square": "正方形", "block": "方块",
     "box": "方盒", "triangle": "三角形", "wedge": "楔形", "three-sided shape": "三角形",
     "thing": "东西", "object": "物体", "item": "物品", "shape": "形状",
@@ -322,6 +324,7 @@ _ZH = {
 
 def _captions(rng, shape, material, colour, size) -> tuple[list[str], list[str]]:
     """English captions from templates (with synonyms and omissions) and their Chinese twins."""
+    EN, ZH = CAPTION_WORDS, CHINESE_WORDS  # short names keep the templates readable
     m = len(shape)
     name_shape = rng.random(m) < 0.5
     name_material = rng.random(m) < 0.8
@@ -337,38 +340,38 @@ def _captions(rng, shape, material, colour, size) -> tuple[list[str], list[str]]
         def pick(options, j, row=picks[i]):
             return options[row[j] % len(options)]
 
-        prefix = pick(_EN["prefix"], 0)
-        size_w = pick(_EN["size"][size[i]], 1) if name_size[i] else ""
-        colour_w = pick(_EN["colour"][colour[i]], 2) if name_colour[i] else ""
-        shape_w = pick(_EN["shape"][shape[i]], 3) if name_shape[i] else pick(_EN["unnamed"], 3)
+        prefix = pick(EN["prefix"], 0)
+        size_w = pick(EN["size"][size[i]], 1) if name_size[i] else ""
+        colour_w = pick(EN["colour"][colour[i]], 2) if name_colour[i] else ""
+        shape_w = pick(EN["shape"][shape[i]], 3) if name_shape[i] else pick(EN["unnamed"], 3)
         adjectives = [w for w in (size_w, colour_w) if w]
-        zh_adj = "".join(f"{_ZH[w]}的" for w in adjectives)
+        zh_adj = "".join(f"{ZH[w]}的" for w in adjectives)
         if ambiguous[i]:  # "made of steel or rubber": two candidates, one of them right
-            pair = [pick(_EN["material_noun"][material[i]], 4), pick(_EN["material_noun"][other[i]], 5)]
+            pair = [pick(EN["material_noun"][material[i]], 4), pick(EN["material_noun"][other[i]], 5)]
             if picks[i, 6] % 2:
                 pair.reverse()
             words = " ".join([*adjectives, shape_w])
             en = f"{_article(words)} {words} made of {pair[0]} or {pair[1]}"
-            zh = f"一个{zh_adj}{_ZH[shape_w]}，由{_ZH[pair[0]]}或{_ZH[pair[1]]}制成"
+            zh = f"一个{zh_adj}{ZH[shape_w]}，由{ZH[pair[0]]}或{ZH[pair[1]]}制成"
         elif name_material[i]:
-            mat_w = pick(_EN["material_adj"][material[i]], 4)
+            mat_w = pick(EN["material_adj"][material[i]], 4)
             if picks[i, 7] % 2:
                 words = " ".join([*adjectives, mat_w, shape_w])
                 en = f"{_article(words)} {words}"
-                zh = f"一个{zh_adj}{_ZH[mat_w]}{_ZH[shape_w]}"
+                zh = f"一个{zh_adj}{ZH[mat_w]}{ZH[shape_w]}"
             else:
-                noun = pick(_EN["material_noun"][material[i]], 5)
+                noun = pick(EN["material_noun"][material[i]], 5)
                 words = " ".join([*adjectives, shape_w])
                 en = f"{_article(words)} {words} made of {noun}"
-                zh = f"一个由{_ZH[noun]}制成的{zh_adj}{_ZH[shape_w]}"
+                zh = f"一个由{ZH[noun]}制成的{zh_adj}{ZH[shape_w]}"
         else:
             words = " ".join([*adjectives, shape_w])
             en = f"{_article(words)} {words}"
-            zh = f"一个{zh_adj}{_ZH[shape_w]}"
+            zh = f"一个{zh_adj}{ZH[shape_w]}"
         if prefix == "a photo of ":
-            en, zh = prefix + en, _ZH[prefix] + zh
+            en, zh = prefix + en, ZH[prefix] + zh
         elif prefix:
-            en, zh = prefix + en, _ZH[prefix] + zh
+            en, zh = prefix + en, ZH[prefix] + zh
         if typo[i]:
             en = _typo(en, picks[i, 0])
         en_out.append(en)
@@ -907,9 +910,9 @@ def _word_pattern(words) -> re.Pattern:
     return re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\b")
 
 
-_SHAPE_WORDS = {k: _word_pattern(v) for k, v in _EN["shape"].items()}
+_SHAPE_WORDS = {k: _word_pattern(v) for k, v in CAPTION_WORDS["shape"].items()}
 _MATERIAL_WORDS = {
-    k: _word_pattern(set(_EN["material_adj"][k]) | set(_EN["material_noun"][k]))
+    k: _word_pattern(set(CAPTION_WORDS["material_adj"][k]) | set(CAPTION_WORDS["material_noun"][k]))
     for k in range(len(MATERIALS))
 }
 

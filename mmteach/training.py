@@ -174,7 +174,10 @@ def _for_model(model: Any, x: Any) -> Any:
     names = _input_names(model)
     if not names or not all(n in x for n in names):
         return dict(x)
-    structure = getattr(model, "_inputs_struct", None)
+    try:
+        structure = model.input  # a functional model's inputs as declared: a dict, a list or one tensor
+    except (AttributeError, ValueError):  # a subclassed model has no declared inputs
+        structure = None
     if isinstance(structure, Mapping) or structure is None:
         return {n: x[n] for n in names}
     if isinstance(structure, (list, tuple)):

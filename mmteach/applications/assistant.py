@@ -37,13 +37,16 @@ import pandas as pd
 
 from mmteach import scenes as _scenes
 from mmteach.preprocessing import build_vocabulary, encode_texts, tokenize
-from mmteach.validation import check_int, check_real, check_str_sequence
+from mmteach.validation import check_instance, check_int, check_real, check_str_sequence
 
 __all__ = [
     "ANSWERS_BY_TYPE",
     "Answer",
     "Assistant",
     "accuracy_by_type",
+    "build_assistant_model",
+    "cell_encoder",
+    "cell_targets",
     "majority_baseline",
     "question_type",
     "train_assistant",
@@ -129,8 +132,20 @@ def _check_images(images, name: str = "images") -> np.ndarray:
     return arr.astype("float32") / (255.0 if np.issubdtype(arr.dtype, np.integer) else 1.0)
 
 
-def _cell_targets(sc) -> tuple[np.ndarray, np.ndarray]:
-    """Per scene, what each of the 9 cells holds: shape ids and colour ids (0 = empty cell)."""
+def cell_targets(sc) -> tuple[np.ndarray, np.ndarray]:
+    """Per scene, what each of the 9 cells holds: shape ids and colour ids (0 = empty cell).
+
+    Parameters
+    ----------
+    sc : mmteach.scenes.Scenes
+        The scenes, with their object annotations.
+
+    Returns
+    -------
+    shapes, colours : numpy.ndarray
+        ``(n_scenes, 9)`` int32 each, cells in row-major order.
+    """
+    check_instance("sc", sc, _scenes.Scenes)
     cells = GRID_CELLS
     shapes = np.zeros((len(sc), cells), "int32")
     colours = np.zeros((len(sc), cells), "int32")
@@ -148,13 +163,19 @@ def _grid_positions() -> np.ndarray:
     return np.array([[*np.eye(g)[r], *np.eye(g)[c], c] for r in range(g) for c in range(g)], "float32")
 
 
-def _cell_encoder(width: int):
+def cell_encoder(width: int):
     """Scene ``(batch, 48, 48, 3)`` -> what each of the 9 cells holds: ``(batch, 9, 4 + 5)``.
 
     The scene is cut into its 3x3 cells, ONE small CNN reads every 16x16 cell, and two
     softmax heads tell the cell's shape (empty/circle/square/triangle) and colour
     (empty/red/green/blue/yellow).
+
+    Parameters
+    ----------
+    width : int
+        Size of the cell vectors.
     """
+    width = check_int("width", width, min_value=1)
     import keras
     from keras import layers, ops
 
@@ -223,6 +244,31 @@ def _reasoner(vocab_size: int, width: int, heads: int):
     hidden = layers.Dense(2 * width, activation="elu", name="hidden")(fused)
     out = layers.Dense(len(_scenes.ANSWERS), activation="softmax", name="answer")(hidden)
     return keras.Model([cells_in, question], out, name="reasoner")
+
+
+def build_assistant_model(vocab_size: int, width: int = 32, heads: int = 2):
+    """The untrained assistant as one Keras model ``[scene, question ids] -> answer probabilities``.
+
+    :func:`train_assistant` trains the two parts (:func:`cell_encoder`, then the reasoner)
+    one after the other; this builds the same architecture at once (for counting costs).
+
+    Parameters
+    ----------
+    vocab_size : int
+        Question vocabulary size (padding and unknown included).
+    width : int
+        Size of the cell and question vectors.
+    heads : int
+        Number of sigmoid gates and of softmax attention heads.
+
+    Example
+    -------
+    >>> build_assistant_model(40).output_shape  # doctest: +SKIP
+    (None, 14)
+    """
+    vocab_size = check_int("vocab_size", vocab_size, min_value=3)
+    width, heads = check_int("width", width, min_value=1), check_int("heads", heads, min_value=1)
+    return _assemble(cell_encoder(width), _reasoner(vocab_size, width, heads))
 
 
 def _assemble(encoder, reasoner):
@@ -448,11 +494,11 @@ def train_assistant(
     keras.utils.set_random_seed(seed)
     with device.scope():
         # 1. The cell encoder learns what each cell holds, from the scene annotations (one pass per scene).
-        encoder = _cell_encoder(width)
+        encoder = cell_encoder(width)
         history = {}
         if encoder_epochs:
             images = _check_images(train.images)
-            history["encoder"] = _fit(encoder, images, list(_cell_targets(train)), None, encoder_epochs,
+            history["encoder"] = _fit(encoder, images, list(cell_targets(train)), None, encoder_epochs,
                                       batch_size, learning_rate)  # fmt: skip
         # 2. The reasoner answers questions from the cells' contents, computed once per scene.
         reasoner = _reasoner(len(vocabulary), width, heads)
@@ -556,3 +602,7 @@ def accuracy_by_type(questions: pd.DataFrame, predictions: dict) -> pd.DataFrame
         col["all"] = right.mean()
         table[name] = col
     return pd.DataFrame(table)
+
+
+# the old private names, until notebook 09 calls the public ones
+_cell_targets, _cell_encoder = cell_targets, cell_encoder

@@ -63,7 +63,9 @@ AMBIGUOUS_WORD = "light"
 #: sense -> its Chinese rendering. "pale" for large yellow objects, "weight" for small non-yellow ones.
 SENSES = {"pale": "浅色的", "weight": "很轻的"}
 _FUNCTION_WORDS = ("一个", "的", "由", "制成", "，", "或", "一张照片：", "浅色", "很轻")
-_ZH_WORDS = sorted({w for w in (*datasets._ZH.values(), *_FUNCTION_WORDS) if w}, key=len, reverse=True)
+_ZH_WORDS = sorted(
+    {w for w in (*datasets.CHINESE_WORDS.values(), *_FUNCTION_WORDS) if w}, key=len, reverse=True
+)
 _AMBIGUOUS_PREFIXES = ("", "", "there is ", "i see ", "this is ")
 
 
@@ -146,11 +148,11 @@ def make_translation_pairs(
     for sense, idx in eligible.items():
         for i in np.sort(rng.choice(idx, size=n_take, replace=False)):
             shape = datasets.SHAPES.index(meta["shape"].iloc[i])
-            words = [*datasets._EN["shape"][shape], "thing", "object"]
+            words = [*datasets.CAPTION_WORDS["shape"][shape], "thing", "object"]
             shape_w = words[rng.integers(len(words))]
             prefix = _AMBIGUOUS_PREFIXES[rng.integers(len(_AMBIGUOUS_PREFIXES))]
             en = f"{prefix}a {AMBIGUOUS_WORD} {shape_w}"
-            zh = f"{datasets._ZH[prefix]}一个{SENSES[sense]}{datasets._ZH[shape_w]}"
+            zh = f"{datasets.CHINESE_WORDS[prefix]}一个{SENSES[sense]}{datasets.CHINESE_WORDS[shape_w]}"
             rows.append({"en": en, "zh": zh, "split": meta["split"].iloc[i], "image_index": int(i),
                          "ambiguous": True, "sense": sense})  # fmt: skip
     return pd.concat([base, pd.DataFrame(rows, columns=base.columns)], ignore_index=True)
@@ -471,8 +473,32 @@ def datasets_image_shape() -> tuple[int, int, int]:
     return (datasets.IMAGE_SIZE, datasets.IMAGE_SIZE, 3)
 
 
-def _build(n_source: int, n_target: int, units: int, multimodal: int, attention: str, source_length: int,
-           target_length: int):  # fmt: skip
+def build_translator_models(n_source: int, n_target: int, units: int, multimodal: int, attention: str,
+                            source_length: int, target_length: int):  # fmt: skip
+    """The translator's three Keras models: ``(training model, encoder, one decoder step)``.
+
+    Parameters
+    ----------
+    n_source, n_target : int
+        Sizes of the English and Chinese vocabularies.
+    units : int
+        GRU width.
+    multimodal : int
+        Width of the image features fused into the decoder (0 = text only).
+    attention : {"dot", "additive"}
+        Luong (dot-product) or Bahdanau (additive) attention.
+    source_length, target_length : int
+        Fixed sentence lengths (the GRUs unroll).
+
+    Example
+    -------
+    >>> model, encoder, step = build_translator_models(30, 40, 8, 0, "dot", 6, 7)  # doctest: +SKIP
+    """
+    for name, value in (("n_source", n_source), ("n_target", n_target), ("units", units),
+                        ("source_length", source_length), ("target_length", target_length)):  # fmt: skip
+        check_int(name, value, min_value=1)
+    check_int("multimodal", multimodal, min_value=0)
+    check_choice("attention", attention, ("dot", "additive"))
     import keras
     from keras import layers
 
@@ -633,7 +659,7 @@ def train_translator(pairs: pd.DataFrame, images=None, multimodal: bool = False,
     keras.utils.set_random_seed(seed)
     with device.scope():
         width = int(image_model.output_shape[-1]) if multimodal else 0
-        model, encoder, step = _build(
+        model, encoder, step = build_translator_models(
             len(src_vocab), len(tgt_vocab), units, width, attention, src_len, out_len
         )
         translator = Translator(model, encoder, step, src_vocab, tgt_vocab, multimodal, src_len, out_len + 4,
@@ -698,7 +724,7 @@ def gloss(word: str) -> str:
     """
     if word in _GLOSS_EXTRA:
         return _GLOSS_EXTRA[word]
-    english = next((en for en, zh in datasets._ZH.items() if zh == word and en), None)
+    english = next((en for en, zh in datasets.CHINESE_WORDS.items() if zh == word and en), None)
     return english.strip() if english else word
 
 
