@@ -33,12 +33,10 @@ import numpy as np
 __all__ = ["CourseModel", "course_models", "cost_table", "multiply_adds", "time_and_memory"]
 
 
-_SEEN_SHAPES: dict[int, object] = {}
-
-
-def _shape(layer) -> tuple | list | None:
-    if id(layer) in _SEEN_SHAPES:
-        return _SEEN_SHAPES[id(layer)]
+def _shape(layer, seen: dict[int, object]) -> tuple | list | None:
+    """The input shape ``layer`` saw in the recorded call, else the shape Keras built it for."""
+    if id(layer) in seen:
+        return seen[id(layer)]
     shapes = getattr(layer, "_build_shapes_dict", None) or {}
     if not shapes:
         return None
@@ -49,15 +47,15 @@ def _prod(dims) -> int:
     return int(math.prod(int(d) for d in dims if d is not None))
 
 
-def _layer_macs(layer) -> int | None:
+def _layer_macs(layer, seen: dict[int, object]) -> int | None:
     """MACs of one layer per sample, or None when the layer is a container to descend into."""
     from keras import layers
 
-    shape = _shape(layer)
+    shape = _shape(layer, seen)
     if isinstance(layer, layers.Embedding):
         return 0  # a table look-up
     if isinstance(layer, layers.Bidirectional):
-        return sum(_layer_macs(x) or 0 for x in (layer.forward_layer, layer.backward_layer))
+        return sum(_layer_macs(x, seen) or 0 for x in (layer.forward_layer, layer.backward_layer))
     if isinstance(layer, layers.RNN) and hasattr(layer, "cell"):
         steps = int(shape[1]) if shape is not None and len(shape) > 2 and shape[1] is not None else 1
         per_step = sum(
@@ -79,33 +77,41 @@ def _layer_macs(layer) -> int | None:
     return sum(int(np.prod(w.shape)) for w in layer.weights if len(w.shape) >= 2 and "bias" not in w.name)
 
 
-def _record_shapes(model, inputs) -> None:
-    """Run ``model`` eagerly on ``inputs`` and note the input shape every layer sees.
+def _record_shapes(model, inputs) -> dict[int, object]:
+    """Call ``model`` on ``inputs`` once and return ``{id(layer): input shape}`` for its layers.
 
     Sequence lengths are often ``None`` in a model's declared shapes; the real call
-    tells how many time steps a recurrent layer runs.
+    tells how many time steps a recurrent layer runs. Only this model's own layers
+    are instrumented, for the duration of the call (their ``call`` is wrapped on the
+    instance and restored afterwards); Keras itself is left alone.
     """
-    import keras
-
-    original = keras.layers.Layer.__call__
+    seen: dict[int, object] = {}
 
     def shape_of(x):
         return tuple(x.shape) if hasattr(x, "shape") else x
 
-    def recording(self, *args, **kwargs):
-        if args:
-            first = args[0]
-            if isinstance(first, list | tuple):
-                _SEEN_SHAPES.setdefault(id(self), [shape_of(x) for x in first])
-            elif not isinstance(first, dict):
-                _SEEN_SHAPES.setdefault(id(self), shape_of(first))
-        return original(self, *args, **kwargs)
+    def recorder(layer, call):
+        def recording(*args, **kwargs):
+            if args:
+                first = args[0]
+                if isinstance(first, list | tuple):
+                    seen.setdefault(id(layer), [shape_of(x) for x in first])
+                elif not isinstance(first, dict):
+                    seen.setdefault(id(layer), shape_of(first))
+            return call(*args, **kwargs)
 
-    keras.layers.Layer.__call__ = recording
+        return recording
+
+    nested = model._flatten_layers(include_self=False, recursive=True)
+    patched = [lay for lay in nested if "call" not in vars(lay)]
+    for lay in patched:
+        object.__setattr__(lay, "call", recorder(lay, lay.call))
     try:
         model(inputs)
     finally:
-        keras.layers.Layer.__call__ = original
+        for lay in patched:
+            object.__delattr__(lay, "call")
+    return seen
 
 
 def _one(x):
@@ -135,9 +141,7 @@ def multiply_adds(model, inputs=None) -> int:
         raise TypeError(f"model: expected a Keras model or layer, got {type(model).__name__}")
     if not model.built:
         raise ValueError(f"model: expected a built model (call it once on data), got unbuilt {model.name!r}")
-    _SEEN_SHAPES.clear()
-    if inputs is not None:
-        _record_shapes(model, _one(inputs))
+    shapes = _record_shapes(model, _one(inputs)) if inputs is not None else {}
     total, seen = 0, set()
 
     def visit(layer) -> None:
@@ -145,7 +149,7 @@ def multiply_adds(model, inputs=None) -> int:
         if id(layer) in seen:
             return
         seen.add(id(layer))
-        macs = _layer_macs(layer)
+        macs = _layer_macs(layer, shapes)
         if macs is not None:
             total += macs
             return
@@ -154,7 +158,6 @@ def multiply_adds(model, inputs=None) -> int:
 
     for sub in model._flatten_layers(include_self=False, recursive=False):
         visit(sub)
-    _SEEN_SHAPES.clear()
     return int(total)
 
 
