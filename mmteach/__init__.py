@@ -11,7 +11,6 @@ Example
 from __future__ import annotations
 
 import os
-import random
 
 __version__ = "0.1.0"
 from mmteach.claims import claim
@@ -20,7 +19,7 @@ __all__ = ["__version__", "claim", "setup_notebook"]
 
 _SUBMODULES = {
     "applications", "claims", "cli", "course", "datasets", "device", "exercises", "features", "fusion",
-    "models", "plotting", "preprocessing", "training", "widgets",
+    "models", "plotting", "preprocessing", "seeding", "training", "validation", "widgets",
 }  # fmt: skip
 
 
@@ -50,17 +49,15 @@ def setup_notebook(seed: int = 0, *, deterministic: bool = True) -> None:
     -------
     >>> setup_notebook(seed=42)  # doctest: +SKIP
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
-    # Must be set before TensorFlow is imported to take effect.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    from mmteach.seeding import seed_everything
+    from mmteach.validation import check_int
+
+    seed = check_int("seed", seed, min_value=0)
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
-    random.seed(seed)
+    seed_everything(seed, deterministic)
 
     import numpy as np
 
-    np.random.seed(seed)
     np.set_printoptions(precision=3, suppress=True)
 
     import matplotlib
@@ -74,9 +71,6 @@ def setup_notebook(seed: int = 0, *, deterministic: bool = True) -> None:
     import tensorflow as tf
 
     tf.get_logger().setLevel(logging.ERROR)
-    tf.keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
     try:
         import absl.logging
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmteach.validation import check_bool, check_instance, check_int, describe
+
 __all__ = ["CourseModel", "course_models", "cost_table", "multiply_adds", "time_and_memory"]
 
 
@@ -141,6 +143,9 @@ def multiply_adds(model, inputs=None) -> int:
         raise TypeError(f"model: expected a Keras model or layer, got {type(model).__name__}")
     if not model.built:
         raise ValueError(f"model: expected a built model (call it once on data), got unbuilt {model.name!r}")
+    if inputs is not None and not isinstance(inputs, dict | list | tuple | np.ndarray):
+        expected = "a batch (an array, a list or a dict of arrays)"
+        raise TypeError(f"inputs: expected {expected}, got {describe(inputs)}")
     shapes = _record_shapes(model, _one(inputs)) if inputs is not None else {}
     total, seen = 0, set()
 
@@ -162,8 +167,10 @@ def multiply_adds(model, inputs=None) -> int:
 
 
 def count_params(model) -> int:
-    """Trainable parameters (numbers the optimiser changes)."""
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    """Trainable parameters (numbers the optimiser changes); see :func:`mmteach.models.count_params`."""
+    from mmteach.models import count_params as trainable_parameters
+
+    return trainable_parameters(model)
 
 
 @dataclass(frozen=True)
@@ -206,8 +213,8 @@ def course_models(vocab_size: int = 114, batch: int = 32) -> list[CourseModel]:
     from mmteach.fusion import WEIGHTED_MODES
     from mmteach.models import FUSIONS, MODALITIES, build_multimodal_model
 
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 3:
-        raise ValueError(f"vocab_size: expected an int >= 3, got {vocab_size!r}")
+    vocab_size = check_int("vocab_size", vocab_size, min_value=3)
+    batch = check_int("batch", batch, min_value=1)
     x = _batch(batch, vocab_size)
     y = np.arange(batch) % 9
     out: list[CourseModel] = []
@@ -330,6 +337,15 @@ _APPLICATION_BUILDERS: dict[str, tuple] = {
 _COVERED = {"classify"}
 
 
+def _check_models(models) -> list[CourseModel]:
+    if isinstance(models, CourseModel) or not isinstance(models, list | tuple):
+        expected = "a list of CourseModel (see course_models())"
+        raise TypeError(f"models: expected {expected}, got {describe(models)}")
+    for i, item in enumerate(models):
+        check_instance(f"models[{i}]", item, CourseModel)
+    return list(models)
+
+
 def cost_table(models: list[CourseModel] | None = None, timing: bool = False):
     """Parameters and multiply-adds per sample of each model, as a DataFrame.
 
@@ -339,7 +355,8 @@ def cost_table(models: list[CourseModel] | None = None, timing: bool = False):
     """
     import pandas as pd
 
-    models = course_models() if models is None else models
+    timing = check_bool("timing", timing)
+    models = course_models() if models is None else _check_models(models)
     rows, times = [], []
     for item in models:
         before = _rss_mb()
@@ -389,7 +406,8 @@ def time_and_memory(models: list[CourseModel] | None = None, repeats: int = 1):
     """
     import pandas as pd
 
-    models = course_models() if models is None else models
+    repeats = check_int("repeats", repeats, min_value=1)
+    models = course_models() if models is None else _check_models(models)
     rows = []
     for item in models:
         before = _rss_mb()

@@ -35,7 +35,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmteach.validation import check_array, check_int, check_path, check_str_sequence, describe
+from mmteach.validation import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_path,
+    check_real,
+    check_str,
+    check_str_sequence,
+    describe,
+)
 
 GENERATOR_VERSION = 1
 SHAPES = ("circle", "square", "triangle")
@@ -88,6 +99,9 @@ class ShapesWorld:
     audio: np.ndarray
 
     def __post_init__(self) -> None:
+        check_instance("meta", self.meta, pd.DataFrame)
+        for name in ("images", "audio"):
+            check_instance(name, getattr(self, name), np.ndarray)
         n = len(self.meta)
         if self.images.shape[0] != n or self.audio.shape[0] != n:
             raise ValueError(
@@ -180,13 +194,9 @@ def make_shapes_world(
     >>> sorted(sw.meta["split"].unique()) <= ["test", "train", "val"]
     True
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n: expected a positive int, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
-    for name, value in (("image_noise", image_noise), ("audio_noise", audio_noise)):
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    n, seed = check_int("n", n, min_value=1), check_int("seed", seed, min_value=0)
+    image_noise = check_real("image_noise", image_noise, min_value=0)
+    audio_noise = check_real("audio_noise", audio_noise, min_value=0)
     parts = []
     for block in range(-(-int(n) // _BLOCK)):
         rng = np.random.default_rng([GENERATOR_VERSION, int(seed), block])
@@ -413,7 +423,9 @@ def plant_problems(meta: pd.DataFrame, seed: int = SEED) -> tuple[pd.DataFrame, 
     log : pandas.DataFrame
         One row per planted problem: ``id``, ``column``, ``problem``, ``value``.
     """
-    rng = np.random.default_rng([GENERATOR_VERSION, int(seed), 10**6])
+    check_instance("meta", meta, pd.DataFrame, " (e.g. make_shapes_world(n).meta)")
+    seed = check_int("seed", seed, min_value=0)
+    rng = np.random.default_rng([GENERATOR_VERSION, seed, 10**6])
     raw = meta.loc[:, list(METADATA_COLUMNS)].copy()
     raw = raw.astype({"radius_px": float, "x": float, "y": float})
     log: list[tuple[str, str, str, str]] = []
@@ -518,6 +530,7 @@ def clean_metadata(raw: pd.DataFrame, available_ids: set[str] | None = None) -> 
     >>> clean["id"].is_unique
     True
     """
+    check_instance("raw", raw, pd.DataFrame, " (e.g. load_raw_metadata())")
     missing = [c for c in METADATA_COLUMNS if c not in raw.columns]
     if missing:
         raise ValueError(f"raw: missing columns {missing}; expected {list(METADATA_COLUMNS)}")
@@ -587,7 +600,7 @@ def read_png(path: str | Path) -> np.ndarray:
     """Decode a PNG file into a ``(h, w, 3)`` uint8 array; a clear DataError otherwise."""
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
+    path = check_path("path", path)
     if not path.is_file():
         raise DataError(f"{path}: image file not found")
     try:
@@ -619,7 +632,9 @@ def read_wav(path: str | Path, sample_rate: int | None = SAMPLE_RATE) -> np.ndar
     Raises DataError naming the file if it is missing, not a WAV file, not
     16-bit mono, or (when ``sample_rate`` is given) recorded at another rate.
     """
-    path = Path(path)
+    path = check_path("path", path)
+    if sample_rate is not None:
+        sample_rate = check_int("sample_rate", sample_rate, min_value=1)
     if not path.is_file():
         raise DataError(f"{path}: audio file not found")
     try:
@@ -678,7 +693,7 @@ def restore_hint(path: str | Path) -> str:
     >>> restore_hint(default_root() / "metadata.csv")
     'restore it with `git checkout -- data/shapes_world/metadata.csv` or rebuild with `mmteach data build`'
     """
-    path = Path(path).resolve()
+    path = check_path("path", path).resolve()
     repo = Path(__file__).resolve().parent.parent
     rebuild = "rebuild with `mmteach data build`"
     if path.is_relative_to(repo / "data"):
@@ -699,7 +714,7 @@ def read_checked(root: str | Path, name: str) -> bytes:
     True
     """
     root = check_path("root", root)
-    path = root / name
+    path = root / check_str("name", name)
     entries = read_manifest(root)
     if name not in entries:
         raise DataError(f"{path}: not listed in MANIFEST.sha256; {restore_hint(path)}")
@@ -720,7 +735,7 @@ def build_snapshot(root: str | Path | None = None, n: int = N_SAMPLES, seed: int
     -------
     >>> build_snapshot("/tmp/sw", n=20)  # doctest: +SKIP
     """
-    root = Path(root) if root is not None else default_root()
+    root = check_path("root", root) if root is not None else default_root()
     sw = make_shapes_world(n, seed=seed)
     raw, log = plant_problems(sw.meta, seed=seed)
     for folder in ("images", "audio"):
@@ -743,7 +758,7 @@ def build_snapshot(root: str | Path | None = None, n: int = N_SAMPLES, seed: int
 
 def read_manifest(root: str | Path | None = None) -> dict[str, str]:
     """``{relative path: sha256}`` from ``MANIFEST.sha256``."""
-    root = Path(root) if root is not None else default_root()
+    root = check_path("root", root) if root is not None else default_root()
     path = root / "MANIFEST.sha256"
     if not path.is_file():
         raise DataError(f"{path}: manifest not found; run `mmteach data build` or restore data/")
@@ -761,7 +776,7 @@ def verify_snapshot(root: str | Path | None = None) -> int:
 
     Raises DataError naming the first missing or altered file.
     """
-    root = Path(root) if root is not None else default_root()
+    root = check_path("root", root) if root is not None else default_root()
     entries = read_manifest(root)
     for name, digest in entries.items():
         path = root / name
@@ -774,7 +789,7 @@ def verify_snapshot(root: str | Path | None = None) -> int:
 
 def load_raw_metadata(root: str | Path | None = None) -> pd.DataFrame:
     """The raw ``metadata.csv`` exactly as shipped, planted problems included."""
-    root = Path(root) if root is not None else default_root()
+    root = check_path("root", root) if root is not None else default_root()
     data = read_checked(root, "metadata.csv")
     return pd.read_csv(
         io.BytesIO(data), keep_default_na=False, na_values=[""], dtype={"caption_en": str, "caption_zh": str}
@@ -829,7 +844,7 @@ def load_shapes_world(root: str | Path | None = None, split: str | None = None) 
     """
     if split is not None and split not in SPLITS:
         raise ValueError(f"split: expected one of {SPLITS} or None, got {split!r}")
-    root = Path(root) if root is not None else default_root()
+    root = check_path("root", root) if root is not None else default_root()
     ids, images, audio = _decoded_arrays(root)
     meta = clean_metadata(load_raw_metadata(root), set(ids.tolist()))
     position = pd.Series(np.arange(len(ids)), index=ids)
@@ -850,8 +865,10 @@ def load_digits_images(test_size: float = 0.25, seed: int = SEED):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
+    test_size = check_real("test_size", test_size, min_value=0, max_value=1)
     if not 0 < test_size < 1:
         raise ValueError(f"test_size: expected a fraction in (0, 1), got {test_size!r}")
+    seed = check_int("seed", seed, min_value=0)
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)[..., None]
     x_tr, x_te, y_tr, y_te = train_test_split(
@@ -876,8 +893,10 @@ def load_keras_dataset(name: str, cache: str | Path | None = None, download: boo
 
     Returns ``(x_train, y_train), (x_test, y_test)``.
     """
-    if name not in KERAS_DATASETS:
-        raise ValueError(f"name: expected one of {sorted(KERAS_DATASETS)}, got {name!r}")
+    name = check_choice("name", name, sorted(KERAS_DATASETS))
+    if cache is not None:
+        cache = check_path("cache", cache)
+    download = check_bool("download", download)
     filename, digest = KERAS_DATASETS[name]
     folder = Path(cache) if cache is not None else cache_dir() / "keras"
     path = folder / filename

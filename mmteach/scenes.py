@@ -50,6 +50,7 @@ from mmteach.datasets import (
     sha256_file,
     write_atomic,
 )
+from mmteach.validation import check_instance, check_int, check_path, check_real
 
 SCENES_VERSION = 1
 SCENE_SIZE = 48
@@ -82,6 +83,9 @@ class Scenes:
     questions: pd.DataFrame
 
     def __post_init__(self) -> None:
+        check_instance("meta", self.meta, pd.DataFrame)
+        check_instance("images", self.images, np.ndarray)
+        check_instance("questions", self.questions, pd.DataFrame)
         if len(self.meta) != len(self.images):
             raise ValueError(
                 f"meta and images must have the same length, got {len(self.meta)} and {len(self.images)}"
@@ -121,12 +125,8 @@ def make_scenes(n: int, seed: int = 0, *, noise: float = 0.06) -> Scenes:
     noise : float
         Standard deviation of the pixel noise.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n: expected a positive int, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise: expected a finite number >= 0, got {noise!r}")
+    n, seed = check_int("n", n, min_value=1), check_int("seed", seed, min_value=0)
+    noise = check_real("noise", noise, min_value=0)
     metas, images, questions = [], [], []
     for block in range(-(-int(n) // _BLOCK)):
         rng = np.random.default_rng([SCENES_VERSION, int(seed), 7, block])
@@ -256,7 +256,7 @@ def default_scenes_root() -> Path:
 
 def build_scenes_snapshot(root: str | Path | None = None, n: int = N_SCENES, seed: int = 0) -> Path:
     """Write the scenes snapshot: PNG images, ``scenes.csv``, ``questions.csv``, manifest."""
-    root = Path(root) if root is not None else default_scenes_root()
+    root = check_path("root", root) if root is not None else default_scenes_root()
     sc = make_scenes(n, seed=seed)
     if (root / "images").is_dir():
         for old in (root / "images").iterdir():
@@ -275,7 +275,7 @@ def verify_scenes(root: str | Path | None = None) -> int:
     """Check every scenes file against its checksum; DataError names the first bad one."""
     from mmteach.datasets import verify_snapshot
 
-    return verify_snapshot(Path(root) if root is not None else default_scenes_root())
+    return verify_snapshot(check_path("root", root) if root is not None else default_scenes_root())
 
 
 def load_scenes(root: str | Path | None = None, split: str | None = None) -> Scenes:
@@ -284,7 +284,7 @@ def load_scenes(root: str | Path | None = None, split: str | None = None) -> Sce
 
     if split is not None and split not in ("train", "val", "test"):
         raise ValueError(f"split: expected 'train', 'val', 'test' or None, got {split!r}")
-    root = Path(root) if root is not None else default_scenes_root()
+    root = check_path("root", root) if root is not None else default_scenes_root()
     manifest = root / "MANIFEST.sha256"
     if not manifest.is_file():
         raise DataError(f"{manifest}: manifest not found; run `mmteach data build` or restore data/")

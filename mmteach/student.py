@@ -35,11 +35,11 @@ from __future__ import annotations
 import copy
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmteach.validation import check_bool, check_int, check_path, describe
+from mmteach.validation import check_bool, check_instance, check_int, check_path, describe
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -106,6 +106,7 @@ def solution_lines(source: str) -> list[str]:
     >>> solution_lines("a = 1\\n### BEGIN SOLUTION\\nb = 2\\n\\n### END SOLUTION")
     ['b = 2']
     """
+    source = check_instance("source", source, str)
     lines, inside = [], False
     for line in source.splitlines():
         marker = line.strip()
@@ -120,6 +121,7 @@ def solution_lines(source: str) -> list[str]:
 
 def is_solution_cell(cell) -> bool:
     """A code cell tagged ``solution`` or holding a ``### BEGIN SOLUTION`` line."""
+    check_instance("cell", cell, Mapping, " (a notebook cell)")
     if cell.get("cell_type") != "code":
         return False
     tags = cell.get("metadata", {}).get("tags", [])
@@ -128,6 +130,7 @@ def is_solution_cell(cell) -> bool:
 
 def check_name(cell) -> str | None:
     """The ``<name>`` of the first ``check_<name>(...)`` call in a code cell, else None."""
+    check_instance("cell", cell, Mapping, " (a notebook cell)")
     if cell.get("cell_type") != "code" or is_solution_cell(cell):
         return None
     match = CHECK_CALL.search(cell.get("source", ""))
@@ -159,6 +162,8 @@ def find_exercises(nb) -> list[Exercise]:
     >>> find_exercises(nb)
     [Exercise(name='x', solution_index=0, check_index=1)]
     """
+    if not hasattr(nb, "cells") and not (isinstance(nb, Mapping) and "cells" in nb):
+        raise TypeError(f"nb: expected an nbformat notebook, got {describe(nb)}")
     cells = nb.cells if hasattr(nb, "cells") else nb["cells"]
     found: list[Exercise] = []
     seen: dict[str, int] = {}

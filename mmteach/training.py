@@ -44,7 +44,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import os
-import random
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +55,8 @@ import numpy as np
 import pandas as pd
 
 from mmteach.datasets import ShapesWorld
+from mmteach.seeding import seed_everything  # noqa: F401 (part of this module's API)
+from mmteach.validation import check_int
 
 __all__ = [
     "FitResult",
@@ -75,37 +76,6 @@ METRICS: tuple[str, ...] = ("accuracy", "f1_macro", "loss")
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras (and turn on op determinism).
-
-    :func:`cross_validate` calls it at the start of every fold with ``seed + fold``, in
-    whichever process runs the fold, so a fold gives the same result serially and in a
-    worker process.
-
-    Example
-    -------
-    >>> seed_everything(0)  # doctest: +SKIP
-    """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    import keras
-    import tensorflow as tf
-
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _n_samples(name: str, x: Any) -> int:
@@ -203,7 +173,7 @@ def predict_proba(model: Any, x: Any, batch_size: int = 256) -> np.ndarray:
     >>> proba = predict_proba(model, x_val)  # doctest: +SKIP
     >>> proba.argmax(axis=1)  # doctest: +SKIP
     """
-    _check_int("batch_size", batch_size, 1)
+    check_int("batch_size", batch_size, min_value=1)
     x = _for_model(model, x)
     n = _n_samples("x", x)
     parts = []
@@ -417,9 +387,9 @@ def _check_common(build_model, epochs, batch_size, seed, n_jobs, preprocessor, m
         raise TypeError(
             f"build_model: expected a callable returning a compiled keras.Model, got {build_model!r}"
         )
-    _check_int("epochs", epochs, 1)
-    _check_int("batch_size", batch_size, 1)
-    _check_int("seed", seed, 0)
+    check_int("epochs", epochs, min_value=1)
+    check_int("batch_size", batch_size, min_value=1)
+    check_int("seed", seed, min_value=0)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs: expected a positive int or -1 (all cores), got {n_jobs!r}")
     if preprocessor is not None and not callable(preprocessor):
@@ -811,10 +781,10 @@ def fit(
         raise TypeError(
             f"build_model: expected a callable returning a compiled keras.Model, got {build_model!r}"
         )
-    _check_int("epochs", epochs, 1)
-    _check_int("batch_size", batch_size, 1)
+    check_int("epochs", epochs, min_value=1)
+    check_int("batch_size", batch_size, min_value=1)
     if seed is not None:
-        _check_int("seed", seed, 0)
+        check_int("seed", seed, min_value=0)
     n = _n_samples("x", x)
     if n == 0:
         raise ValueError("x: expected at least one sample, got 0")
@@ -835,7 +805,7 @@ def fit(
     if monitor.startswith("val_") and validation_data is None and (checkpoint_dir is not None or patience):
         raise ValueError(f"monitor: {monitor!r} needs validation_data; pass it or monitor a training metric")
     if patience is not None:
-        _check_int("patience", patience, 1)
+        check_int("patience", patience, min_value=1)
     if not isinstance(checkpoint_name, str) or not checkpoint_name or "/" in checkpoint_name:
         raise ValueError(f"checkpoint_name: expected a plain file name, got {checkpoint_name!r}")
     if strategy is not None and not hasattr(strategy, "scope"):
