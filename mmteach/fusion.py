@@ -35,7 +35,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from mmteach.validation import check_array, check_choice, check_int, describe
+from mmteach.validation import check_array, check_choice, check_int, check_real, describe
 
 __all__ = [
     "FUSION_METHODS",
@@ -95,7 +95,9 @@ def check_fixed_weights(weights, n_modalities: int, atol: float = 1e-6) -> np.nd
     """
     if weights is None:
         raise ValueError("weights: fixed fusion needs one weight per modality, got None")
-    w = np.asarray(weights, dtype=np.float64)
+    n_modalities = check_int("n_modalities", n_modalities, min_value=1)
+    atol = check_real("atol", atol, min_value=0)
+    w = check_array("weights", weights, finite=False, dtype=np.float64)
     if w.ndim != 1 or len(w) != n_modalities:
         raise ValueError(
             f"weights: expected {n_modalities} weights (one per modality), got {list(np.ravel(w))}"
@@ -119,7 +121,9 @@ def _check_positive(name: str, value) -> int:
 def _check_order(order, n: int) -> list[int]:
     if order is None:
         return list(range(n))
-    order = [int(i) for i in order]
+    if isinstance(order, str) or not isinstance(order, Sequence):
+        raise TypeError(f"order: expected a sequence of modality positions, got {describe(order)}")
+    order = [check_int(f"order[{k}]", i, min_value=0) for k, i in enumerate(order)]
     if sorted(order) != list(range(n)):
         raise ValueError(
             f"order: expected a permutation of 0..{n - 1} (one position per modality), got {order}"
@@ -276,6 +280,8 @@ def _run_rnn(steps, rnn, kernel, recurrent_kernel, bias, mask=None):
     """Run ``steps`` (list of ``(batch, d)``) through an RNN; masked steps keep the state."""
     step = gru_step if rnn == "gru" else simple_rnn_step
     recurrent_kernel = check_array("rnn_recurrent_kernel", recurrent_kernel, ndim=2, dtype=np.float64)
+    kernel = check_array("rnn_kernel", kernel, ndim=2, dtype=np.float64)
+    bias = check_array("rnn_bias", bias, dtype=np.float64)
     h = np.zeros((steps[0].shape[0], recurrent_kernel.shape[0]))
     for t, x in enumerate(steps):
         new = step(x, h, kernel, recurrent_kernel, bias)
@@ -544,7 +550,9 @@ class SequentialFusion(_FusionLayer):
                  **kwargs):  # fmt: skip
         super().__init__(**kwargs)
         self.units = _check_positive("units", units)
-        self.order = None if order is None else [int(i) for i in order]
+        if order is not None and (isinstance(order, str) or not isinstance(order, Sequence)):
+            raise TypeError(f"order: expected a sequence of modality positions, got {describe(order)}")
+        self.order = None if order is None else _check_order(order, len(order))
         self.rnn_kind = _check_choice("rnn", rnn, RNN_KINDS)
         self._n_inputs = None
         self.projections = []
@@ -771,7 +779,8 @@ class LateFusion(_FusionLayer):
         self.mode = _check_choice("mode", mode, ("mean", "geometric"))
         self.fixed_weights = None
         if weights is not None:
-            self.fixed_weights = check_fixed_weights(weights, len(list(weights))).tolist()
+            weights = check_array("weights", weights, ndim=1, finite=False)
+            self.fixed_weights = check_fixed_weights(weights, len(weights)).tolist()
 
     def build(self, input_shape):
         shapes = self._check_shapes(input_shape)

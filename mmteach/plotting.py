@@ -11,11 +11,19 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mmteach.validation import check_array, check_int, check_str_sequence
+from mmteach.validation import (
+    check_array,
+    check_instance,
+    check_int,
+    check_real,
+    check_str,
+    check_str_sequence,
+    describe,
+)
 
 
 def show_samples(sw, n: int = 12, cols: int = 6, title_column: str = "label_name"):
@@ -23,6 +31,8 @@ def show_samples(sw, n: int = 12, cols: int = 6, title_column: str = "label_name
     import matplotlib.pyplot as plt
 
     n, cols = check_int("n", n, min_value=1), check_int("cols", cols, min_value=1)
+    if not hasattr(sw, "meta") or not hasattr(sw, "images"):
+        raise TypeError(f"sw: expected a ShapesWorld (e.g. load_shapes_world()), got {describe(sw)}")
     if title_column not in sw.meta:
         raise ValueError(f"title_column: expected one of {list(sw.meta.columns)}, got {title_column!r}")
     n = min(n, len(sw))
@@ -43,8 +53,11 @@ def show_waveform_and_spectrogram(
     """The waveform (amplitude over seconds) above its log spectrogram (frequency over time)."""
     import matplotlib.pyplot as plt
 
-    waveform = np.asarray(waveform)
-    spectrogram = np.asarray(spectrogram)
+    sample_rate = check_int("sample_rate", sample_rate, min_value=1)
+    frame_step = check_int("frame_step", frame_step, min_value=1)
+    title = check_str("title", title, non_empty=False)
+    waveform = check_array("waveform", waveform, finite=False)
+    spectrogram = check_array("spectrogram", spectrogram, finite=False)
     if waveform.ndim != 1 or spectrogram.ndim != 2:
         raise ValueError(
             f"waveform, spectrogram: expected 1-D and 2-D, got {waveform.shape} and {spectrogram.shape}"
@@ -66,8 +79,14 @@ def bar_table(values: dict, title: str = "", ylabel: str = "", reference: float 
     """A bar chart of ``{name: value}`` with an optional dashed reference line."""
     import matplotlib.pyplot as plt
 
+    check_instance("values", values, Mapping, " of name -> number")
     if not values:
         raise ValueError("values: expected a non-empty dict of name -> number, got an empty one")
+    title, ylabel = check_str("title", title, non_empty=False), check_str("ylabel", ylabel, non_empty=False)
+    if reference is not None:
+        reference = check_real("reference", reference)
+    if ax is not None and not hasattr(ax, "bar"):
+        raise TypeError(f"ax: expected a matplotlib Axes, got {describe(ax)}")
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 3))
     names = [str(k) for k in values]
@@ -82,6 +101,12 @@ def bar_table(values: dict, title: str = "", ylabel: str = "", reference: float 
 
 
 # --- notebooks 02-03: features (image grids, filters, feature maps, 2-D projection) ---------
+
+
+def _check_grid_options(cell: object, suptitle: object) -> None:
+    check_real("cell", cell, positive=True)
+    if suptitle is not None:
+        check_str("suptitle", suptitle, non_empty=False)
 
 
 def _feat_grid(n: int, ncols: int, cell: float):
@@ -113,6 +138,11 @@ def image_grid(images, titles: Sequence[str] | None = None, ncols: int = 8, cmap
     images = check_array("images", images, ndim=(3, 4), finite=False)
     if images.ndim == 4 and images.shape[-1] not in (1, 3):
         raise ValueError(f"images: expected 1 or 3 channels, got shape {images.shape}")
+    _check_grid_options(cell, suptitle)
+    if cmap is not None:
+        cmap = check_str("cmap", cmap)
+    if titles is not None:
+        titles = check_str_sequence("titles", titles, non_empty=False)
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"titles: expected {len(images)} titles, got {len(titles)}")
     ncols = check_int("ncols", ncols, min_value=1)
@@ -144,6 +174,7 @@ def filter_grid(kernels, ncols: int = 8, cell: float = 1.0, suptitle: str | None
     """
     kernels = check_array("kernels", kernels, ndim=(4,), finite=False).astype(float)
     ncols = check_int("ncols", ncols, min_value=1)
+    _check_grid_options(cell, suptitle)
     n = kernels.shape[-1]
     fig, axes = _feat_grid(n, ncols, cell)
     for i, ax in enumerate(axes):
@@ -174,6 +205,7 @@ def feature_map_grid(maps, n: int = 8, ncols: int = 8, cell: float = 1.2, suptit
     maps = check_array("maps", maps, ndim=(3,), finite=False)
     n = min(check_int("n", n, min_value=1), maps.shape[-1])
     ncols = check_int("ncols", ncols, min_value=1)
+    _check_grid_options(cell, suptitle)
     fig, axes = _feat_grid(n, ncols, cell)
     for i, ax in enumerate(axes):
         ax.imshow(maps[..., i], cmap="magma")
@@ -199,6 +231,10 @@ def projection_scatter(points, labels, names: Sequence[str] | None = None, title
     import matplotlib.pyplot as plt
 
     points = check_array("points", points, ndim=(2,), finite=False)
+    if title is not None:
+        title = check_str("title", title, non_empty=False)
+    xlabel = check_str("xlabel", xlabel, non_empty=False)
+    ylabel = check_str("ylabel", ylabel, non_empty=False)
     if points.shape[1] != 2:
         raise ValueError(f"points: expected shape (n, 2), got {points.shape}")
     labels = np.asarray(labels)

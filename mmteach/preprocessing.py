@@ -52,7 +52,7 @@ from mmteach.datasets import (  # noqa: F401 (scrub_pii, normalise_category re-e
     sha256_file,
     write_atomic,
 )
-from mmteach.validation import check_file_name, check_path, check_str
+from mmteach.validation import check_file_name, check_path, check_str, check_str_sequence
 
 PAD, OOV = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[a-z0-9\u4e00-\u9fff]+(?:-[a-z0-9]+)*|\[(?:email|phone)\]")
@@ -352,16 +352,22 @@ def quality_report(
             raise ValueError(
                 f"ranges[{column!r}]: expected finite (low, high) with low <= high, got {bounds!r}"
             )
-    texts = _present(df, ("caption_en", "caption_zh")) if text_columns is None else list(text_columns)
+    if text_columns is None:
+        texts = _present(df, ("caption_en", "caption_zh"))
+    else:
+        texts = check_str_sequence("text_columns", text_columns, non_empty=False)
     _check_columns(df, texts, "text_columns")
-    files = _present(df, ("image", "audio")) if file_columns is None else list(file_columns)
+    if file_columns is None:
+        files = _present(df, ("image", "audio"))
+    else:
+        files = check_str_sequence("file_columns", file_columns, non_empty=False)
     _check_columns(df, files, "file_columns")
     if id_column == "auto":
         id_column = "id" if "id" in df.columns else None
     if id_column is not None and check_str("id_column", id_column) not in df.columns:
         raise ValueError(f"id_column: expected a column of df {list(df.columns)} or None, got {id_column!r}")
     if root is not None:
-        root = Path(root)
+        root = check_path("root", root)
         if not root.is_dir():
             raise ValueError("root: expected an existing folder, got a path that is not a folder")
 
@@ -655,10 +661,7 @@ def load_prepared(split_names: Sequence[str] = ("train", "val", "test"), **kwarg
     """
     from mmteach.datasets import load_shapes_world
 
-    if isinstance(split_names, str):
-        raise TypeError(
-            f"split_names: expected a sequence of split names, got the single str {split_names!r}"
-        )
+    split_names = check_str_sequence("split_names", split_names)
     unknown = [s for s in split_names if s not in SPLITS]
     if unknown or not split_names:
         raise ValueError(f"split_names: expected names from {SPLITS}, got {list(split_names)!r}")

@@ -56,7 +56,16 @@ import pandas as pd
 
 from mmteach.datasets import ShapesWorld
 from mmteach.seeding import seed_everything  # noqa: F401 (part of this module's API)
-from mmteach.validation import check_int
+from mmteach.validation import (
+    check_array,
+    check_bool,
+    check_instance,
+    check_int,
+    check_path,
+    check_str,
+    check_str_sequence,
+    describe,
+)
 
 __all__ = [
     "FitResult",
@@ -174,6 +183,8 @@ def predict_proba(model: Any, x: Any, batch_size: int = 256) -> np.ndarray:
     >>> proba.argmax(axis=1)  # doctest: +SKIP
     """
     check_int("batch_size", batch_size, min_value=1)
+    if not callable(model):
+        raise TypeError(f"model: expected a Keras model, got {describe(model)}")
     x = _for_model(model, x)
     n = _n_samples("x", x)
     parts = []
@@ -299,8 +310,8 @@ def fold_indices(labels: Any, n_splits: int = 5, seed: int = 0, shuffle: bool = 
     y = np.asarray(labels)
     if y.ndim != 1 or len(y) == 0:
         raise ValueError(f"labels: expected a non-empty 1-d array, got shape {y.shape}")
-    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
-        raise ValueError(f"n_splits: expected an int >= 2 (at least two folds), got {n_splits!r}")
+    n_splits = check_int("n_splits", n_splits, min_value=2)
+    seed, shuffle = check_int("seed", seed, min_value=0), check_bool("shuffle", shuffle)
     _, counts = np.unique(y, return_counts=True)
     if n_splits > counts.min():
         raise ValueError(
@@ -382,7 +393,9 @@ def _run_tasks(tasks: list[dict], n_jobs: int) -> list[dict]:
 # --------------------------------------------------------------------------- cross-validation
 
 
-def _check_common(build_model, epochs, batch_size, seed, n_jobs, preprocessor, modalities) -> None:
+def _check_common(build_model, epochs, batch_size, seed, n_jobs, preprocessor, modalities, fit_kwargs):
+    if fit_kwargs is not None:
+        check_instance("fit_kwargs", fit_kwargs, Mapping, " of keyword arguments for model.fit")
     if not callable(build_model):
         raise TypeError(
             f"build_model: expected a callable returning a compiled keras.Model, got {build_model!r}"
@@ -467,7 +480,7 @@ def cross_validate(
     >>> table = cross_validate(lambda prep: build_text(prep.vocab_size), sw, n_splits=3)  # doctest: +SKIP
     >>> summarize(table)  # doctest: +SKIP
     """
-    _check_common(build_model, epochs, batch_size, seed, n_jobs, preprocessor, modalities)
+    _check_common(build_model, epochs, batch_size, seed, n_jobs, preprocessor, modalities, fit_kwargs)
     _, y = _check_data(data, labels)
     folds = fold_indices(y, n_splits, seed)
     tasks = _fold_tasks(
@@ -516,6 +529,9 @@ def summarize(
     """
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"table: expected a pandas DataFrame of per-fold metrics, got {type(table).__name__}")
+    metrics = check_str_sequence("metrics", metrics)
+    if by is not None:
+        by = check_str("by", by)
     missing = [m for m in metrics if m not in table]
     if missing:
         raise ValueError(f"metrics: {missing} are not columns of table ({list(table.columns)})")
@@ -655,7 +671,7 @@ def select_model(
     """
     if scoring not in METRICS:
         raise ValueError(f"scoring: expected one of {METRICS}, got {scoring!r}")
-    _check_common(build_model, epochs, batch_size, seed, n_jobs, preprocessor, modalities)
+    _check_common(build_model, epochs, batch_size, seed, n_jobs, preprocessor, modalities, fit_kwargs)
     candidates = _grid(param_grid)
     _, y = _check_data(data, labels)
     folds = fold_indices(y, n_splits, seed)
@@ -785,10 +801,16 @@ def fit(
     check_int("batch_size", batch_size, min_value=1)
     if seed is not None:
         check_int("seed", seed, min_value=0)
+    restore_best_weights = check_bool("restore_best_weights", restore_best_weights)
+    verbose = check_int("verbose", verbose, min_value=0, max_value=2)
+    if checkpoint_dir is not None:
+        check_path("checkpoint_dir", checkpoint_dir)
+    if callbacks is not None and (isinstance(callbacks, str) or not isinstance(callbacks, Sequence)):
+        raise TypeError(f"callbacks: expected a list of keras callbacks, got {describe(callbacks)}")
     n = _n_samples("x", x)
     if n == 0:
         raise ValueError("x: expected at least one sample, got 0")
-    y = np.asarray(y)
+    y = check_array("y", y, finite=False)
     if len(y) != n:
         raise ValueError(f"y: expected {n} labels (one per sample of x), got {len(y)}")
     if validation_data is not None:

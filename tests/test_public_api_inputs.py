@@ -150,12 +150,13 @@ def _good_for() -> dict:
                                      "biases": [np.zeros(2)], "rnn_kernel": np.zeros((2, 6)),
                                      "rnn_recurrent_kernel": np.zeros((2, 6)), "rnn_bias": np.zeros((2, 6))},
         "fusion.weighted_fusion": {"features": [np.zeros((2, 3))], "kernels": [np.zeros((3, 2))],
-                                   "biases": [np.zeros(2)]},
+                                   "biases": [np.zeros(2)], "logits": [0.0]},
         "fusion.parallel_fusion": {"kernels": None},
         "models.build_multimodal_model": {"vocab_size": 30},
         "datasets.ShapesWorld": {"meta": _sw().meta, "images": _sw().images, "audio": _sw().audio},
         "scenes.Scenes": {"meta": scenes.meta, "images": scenes.images, "questions": scenes.questions},
-        "training.fit": {"build_model": _compiled, "x": np.zeros((4, 3)), "y": np.array([0, 1, 0, 1])},
+        "training.fit": {"build_model": _compiled, "x": np.zeros((4, 3)), "y": np.array([0, 1, 0, 1]),
+                         "monitor": "loss"},
         "training.cross_validate": {"build_model": _compiled, "data": np.zeros((20, 3)),
                                     "labels": np.arange(20) % 2},
         "training.select_model": {"build_model": _compiled, "data": np.zeros((20, 3)),
@@ -265,7 +266,8 @@ def test_the_skip_list_names_existing_callables():
 
 @pytest.mark.parametrize(("qualname", "func", "param", "bad"), _cases())
 def test_bad_value_is_refused_with_its_name(qualname, func, param, bad):
-    good = {**_good(), **_good_for().get(qualname, {})}
+    overrides = _good_for().get(qualname, {})
+    good = {**_good(), **overrides}
     sig = inspect.signature(func)
     kwargs = {}
     for p in sig.parameters.values():
@@ -273,6 +275,8 @@ def test_bad_value_is_refused_with_its_name(qualname, func, param, bad):
             continue
         if p.name == param:
             kwargs[p.name] = bad
+        elif p.name in overrides:
+            kwargs[p.name] = overrides[p.name]
         elif p.default is p.empty:
             if p.name not in good or good[p.name] is None:
                 pytest.fail(f"{qualname}: no example value for its required parameter {p.name!r} in GOOD")

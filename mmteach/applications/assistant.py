@@ -31,13 +31,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from mmteach import scenes as _scenes
 from mmteach.preprocessing import build_vocabulary, encode_texts, tokenize
-from mmteach.validation import check_instance, check_int, check_real, check_str_sequence
+from mmteach.validation import check_instance, check_int, check_real, check_str_sequence, describe
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = [
     "ANSWERS_BY_TYPE",
@@ -309,9 +313,14 @@ class Assistant:
         Training curves.
     """
 
-    def __init__(self, model, vocabulary, history: dict | None = None):
+    def __init__(self, model: keras.Model | None, vocabulary, history: dict | None = None):
+        if model is not None and not callable(getattr(model, "predict", None)):
+            expected = "a keras.Model [scene, question] -> answer"
+            raise TypeError(f"model: expected {expected}, got {describe(model)}")
+        if history is not None:
+            check_instance("history", history, dict)
         self.model = model
-        self.vocabulary = list(vocabulary)
+        self.vocabulary = check_str_sequence("vocabulary", vocabulary)
         self._known = set(self.vocabulary[2:])
         self.answers = tuple(_scenes.ANSWERS)
         self.history = history or {}
@@ -592,6 +601,7 @@ def accuracy_by_type(questions: pd.DataFrame, predictions: dict) -> pd.DataFrame
     if not isinstance(predictions, dict) or not predictions:
         raise TypeError("predictions: expected a non-empty dict of model name -> answers")
     table = {}
+    check_instance("questions", questions, pd.DataFrame, " (e.g. scenes.questions)")
     truth = questions["answer"].to_numpy()
     for name, pred in predictions.items():
         pred = np.asarray(list(pred), dtype=object)

@@ -46,7 +46,7 @@ from mmteach.datasets import (
     read_wav,
 )
 from mmteach.preprocessing import ShapesWorldPreprocessor, tokenize
-from mmteach.validation import check_int, check_labels, check_real, check_str_sequence
+from mmteach.validation import check_array, check_int, check_labels, check_real, check_str_sequence
 
 __all__ = [
     "CONFIG_FILE",
@@ -110,7 +110,7 @@ class MultimodalClassifier:
                  seed: int = 0) -> None:  # fmt: skip
         if isinstance(modalities, str):
             modalities = (modalities,)
-        mods = tuple(modalities)
+        mods = tuple(check_str_sequence("modalities", modalities))
         if not mods or any(m not in MODALITIES for m in mods) or len(set(mods)) != len(mods):
             raise ValueError(f"modalities: expected distinct names from {MODALITIES}, got {list(mods)}")
         names = check_str_sequence("class_names", class_names)
@@ -450,7 +450,7 @@ def confident_mistakes(proba: np.ndarray, y_true: Sequence[int], k: int = 8) -> 
     >>> confident_mistakes(np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]]), [1, 1, 1], k=5)
     array([0, 1])
     """
-    proba = np.asarray(proba, dtype=float)
+    proba = check_array("proba", proba, ndim=2, dtype=float)
     y_true = np.asarray(y_true)
     if proba.ndim != 2 or y_true.shape != (len(proba),):
         raise ValueError(

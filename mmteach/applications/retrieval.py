@@ -78,7 +78,9 @@ def l2_normalize(x: np.ndarray, axis: int = -1, epsilon: float = 1e-12) -> np.nd
     >>> l2_normalize(np.array([[3.0, 4.0]]))
     array([[0.6, 0.8]])
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = check_array("x", x, dtype=np.float64)
+    axis = check_int("axis", axis, min_value=-x.ndim, max_value=x.ndim - 1)
+    epsilon = check_real("epsilon", epsilon, positive=True)
     return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), epsilon)
 
 
@@ -88,8 +90,8 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _check_pairs(image_emb, text_emb) -> tuple[np.ndarray, np.ndarray]:
-    a = np.asarray(image_emb, dtype=np.float64)
-    b = np.asarray(text_emb, dtype=np.float64)
+    a = check_array("image_emb", image_emb, ndim=2, dtype=np.float64)
+    b = check_array("text_emb", text_emb, ndim=2, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape != b.shape or len(a) == 0:
         raise ValueError(
             f"image_emb, text_emb: expected two (batch, dim) arrays of the same shape, "
@@ -172,6 +174,8 @@ def recall_table(similarity: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> pd.D
 
 def info_nce_loss(logits):
     """Symmetric InfoNCE of a ``(B, B)`` logit matrix whose diagonal holds the true pairs (Keras ops)."""
+    if not hasattr(logits, "shape") or len(logits.shape) != 2:
+        raise TypeError(f"logits: expected a (B, B) tensor or array, got {describe(logits)}")
     labels = ops.arange(ops.shape(logits)[0])
     image_to_text = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
     text_to_image = keras.losses.sparse_categorical_crossentropy(
@@ -213,7 +217,9 @@ class DualEncoder(keras.Model):
         if isinstance(embed_dim, bool) or not isinstance(embed_dim, int) or embed_dim < 2:
             raise ValueError(f"embed_dim: expected an int >= 2, got {embed_dim!r}")
         self.vocab_size, self.embed_dim, self.width, self.filters = vocab_size, embed_dim, width, filters
-        self.image_shape = tuple(int(d) for d in image_shape)
+        if isinstance(image_shape, str) or not isinstance(image_shape, Sequence) or len(image_shape) != 3:
+            raise TypeError(f"image_shape: expected (height, width, channels), got {describe(image_shape)}")
+        self.image_shape = tuple(check_int("image_shape", d, min_value=1) for d in image_shape)
         self.temperature = float(temperature)
         self.image_tower = image_encoder(width, filters, input_shape=self.image_shape, name="image_tower")
         self.text_tower = text_encoder(vocab_size, width, name="text_tower")
@@ -308,8 +314,8 @@ def build_dual_encoder(vocab_size: int, embed_dim: int = 32, width: int = 64, fi
 def model_inputs(images: np.ndarray, captions: Sequence[str], vocabulary: Sequence[str],
                  sequence_length: int = CAPTION_LENGTH) -> dict[str, np.ndarray]:  # fmt: skip
     """``{"image": float32 in [0, 1], "text": token ids}`` for :meth:`DualEncoder.fit`."""
-    images = np.asarray(images)
-    captions = list(captions)
+    images = check_array("images", images, ndim=4, finite=False)
+    captions = check_str_sequence("captions", captions)
     if len(images) != len(captions):
         raise ValueError(f"images, captions: expected the same number, got {len(images)} and {len(captions)}")
     x = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
@@ -360,9 +366,9 @@ def embed_in_canvas(images: np.ndarray, size: int = 48, object_size: int = 22, s
     x = np.asarray(images)
     if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != np.uint8:
         raise ValueError(f"images: expected (n, h, w, 3) uint8 images, got {x.shape} {x.dtype}")
-    for name, value in (("size", size), ("object_size", object_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    size = check_int("size", size, min_value=1)
+    object_size = check_int("object_size", object_size, min_value=1)
+    seed, noise = check_int("seed", seed, min_value=0), check_real("noise", noise, min_value=0)
     if object_size > size:
         raise ValueError(f"object_size: expected at most size={size}, got {object_size}")
     n = len(x)
@@ -399,9 +405,12 @@ def single_object_pairs(images: np.ndarray, objects: Sequence[Sequence[Mapping]]
     x = np.asarray(images)
     if x.ndim != 4 or x.shape[1:] != (48, 48, 3) or x.dtype != np.uint8:
         raise ValueError(f"images: expected (n, 48, 48, 3) uint8 scene images, got {x.shape} {x.dtype}")
+    if isinstance(objects, str) or not isinstance(objects, Sequence):
+        raise TypeError(f"objects: expected one list of objects per image, got {describe(objects)}")
     if len(objects) != len(x):
         raise ValueError(f"objects: expected one object list per image ({len(x)}), got {len(objects)}")
-    rng = np.random.default_rng([int(seed), 17])
+    seed, noise = check_int("seed", seed, min_value=0), check_real("noise", noise, min_value=0)
+    rng = np.random.default_rng([seed, 17])
     cell = 16
     out = np.empty_like(x)
     captions = []

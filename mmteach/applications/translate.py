@@ -34,7 +34,16 @@ import pandas as pd
 
 from mmteach import datasets
 from mmteach.preprocessing import OOV, PAD, tokenize
-from mmteach.validation import check_bool, check_choice, check_int, check_real, check_str_sequence
+from mmteach.validation import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_real,
+    check_str,
+    check_str_sequence,
+)
 
 __all__ = [
     "AMBIGUOUS_WORD",
@@ -128,6 +137,7 @@ def make_translation_pairs(
     """
     if not isinstance(sw, datasets.ShapesWorld):
         raise TypeError(f"sw: expected a ShapesWorld, got {type(sw).__name__}")
+    seed = check_int("seed", seed, min_value=0)
     if (
         isinstance(ambiguous_share, bool)
         or not isinstance(ambiguous_share, (int, float))
@@ -174,15 +184,19 @@ def attention_numpy(queries, keys, values=None, mask=None):
     >>> w.round(2)
     array([[0.73, 0.27]])
     """
-    q, k = np.asarray(queries, dtype=np.float64), np.asarray(keys, dtype=np.float64)
+    q = check_array("queries", queries, ndim=2, dtype=np.float64)
+    k = check_array("keys", keys, ndim=2, dtype=np.float64)
     if q.ndim != 2 or k.ndim != 2 or q.shape[1] != k.shape[1]:
         raise ValueError(f"queries, keys: expected (t_q, d) and (t_k, d), got {q.shape} and {k.shape}")
-    v = k if values is None else np.asarray(values, dtype=np.float64)
+    v = k if values is None else check_array("values", values, ndim=2, dtype=np.float64)
     if v.ndim != 2 or len(v) != len(k):
         raise ValueError(f"values: expected ({len(k)}, d_v), got {v.shape}")
     scores = q @ k.T
     if mask is not None:
-        scores = np.where(np.asarray(mask, dtype=bool)[None, :], scores, -1e9)
+        mask = check_array("mask", mask, ndim=1, kind="bool")
+        if mask.shape != (len(k),):
+            raise ValueError(f"mask: expected one flag per key ({len(k)},), got shape {mask.shape}")
+        scores = np.where(mask[None, :], scores, -1e9)
     scores = scores - scores.max(axis=1, keepdims=True)
     weights = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
     return weights @ v, weights
@@ -214,11 +228,11 @@ def ngram_precision(hypothesis: str, reference: str, n: int) -> float:
 # =========================================================================== metrics
 
 
-def _check_pair(hypotheses, references) -> tuple[list[str], list[str]]:
+def _check_pair(hypotheses, references, name: str = "references") -> tuple[list[str], list[str]]:
     hyp = check_str_sequence("hypotheses", hypotheses, non_empty=False)
-    ref = check_str_sequence("references", references, non_empty=False)
+    ref = check_str_sequence(name, references, non_empty=False)
     if len(hyp) != len(ref):
-        raise ValueError(f"references: expected {len(hyp)} references (one per hypothesis), got {len(ref)}")
+        raise ValueError(f"{name}: expected {len(hyp)} (one per hypothesis), got {len(ref)}")
     if not hyp:
         raise ValueError("hypotheses: expected at least one sentence, got an empty list")
     return hyp, ref
@@ -258,7 +272,7 @@ def sense_accuracy(hypotheses, senses) -> float:
     >>> sense_accuracy(["一个浅色的圆形", "一个浅色的方块"], ["pale", "weight"])
     0.5
     """
-    hyp, sense = _check_pair(hypotheses, senses)
+    hyp, sense = _check_pair(hypotheses, senses, "senses")
     for s in sense:
         if s not in SENSES:
             raise ValueError(f"senses: expected values in {tuple(SENSES)}, got {s!r}")
@@ -579,6 +593,8 @@ def train_image_features(sw: datasets.ShapesWorld, width: int = 16, epochs: int 
 
     if not isinstance(sw, datasets.ShapesWorld):
         raise TypeError(f"sw: expected a ShapesWorld, got {type(sw).__name__}")
+    width, epochs = check_int("width", width, min_value=1), check_int("epochs", epochs, min_value=1)
+    seed = check_int("seed", seed, min_value=0)
     train = sw.split("train")
     labels = (("colour", datasets.COLOURS), ("size", datasets.SIZES), ("shape", datasets.SHAPES))
     known = np.all([train.meta[k].isin(v).to_numpy() for k, v in labels], axis=0)  # cleaned data: "unknown"
@@ -640,6 +656,10 @@ def train_translator(pairs: pd.DataFrame, images=None, multimodal: bool = False,
     learning_rate = check_real("learning_rate", learning_rate, positive=True)
     multimodal, seed = check_bool("multimodal", multimodal), check_int("seed", seed, min_value=0)
     attention = check_choice("attention", attention, ("dot", "additive"))
+    if images is not None:
+        images = check_array("images", images, ndim=4, finite=False)
+    if image_model is not None:
+        check_instance("image_model", image_model, keras.Model, " (see train_image_features)")
     if multimodal and images is None:
         raise ValueError("images: a multimodal translator needs the images, got None")
     if multimodal and image_model is None:
@@ -722,6 +742,7 @@ def gloss(word: str) -> str:
     >>> gloss("红色"), gloss("的")
     ('red', "de ('s)")
     """
+    word = check_str("word", word)
     if word in _GLOSS_EXTRA:
         return _GLOSS_EXTRA[word]
     english = next((en for en, zh in datasets.CHINESE_WORDS.items() if zh == word and en), None)
