@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mmteach"
 #: at 0, the tools built on top of everything last.
 LAYERS = {
     # leaves: import nothing from mmteach
-    "validation": 0, "claims": 0, "course": 0, "device": 0, "seeding": 1,
+    "validation": 0, "course": 0, "device": 0, "claims": 1, "seeding": 1,
     # raw files
     "datasets": 2, "digits": 3, "scenes": 3,
     # the pipeline

@@ -98,7 +98,7 @@ def test_empty_data_is_a_clear_error(small_world):
     with pytest.raises(ValueError, match="data"):
         training.cross_validate(build_dense, np.zeros((0, 4)), np.zeros(0, dtype=int))
     with pytest.raises(ValueError, match="data"):
-        training.cross_validate(build_dense, small_world.subset(np.array([], dtype=int)))
+        training.cross_validate(build_dense, small_world.subset(np.zeros(len(small_world), dtype=bool)))
     with pytest.raises(ValueError, match="data"):
         training.cross_validate(build_dense, {})
 
