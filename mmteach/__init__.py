@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import sys
 
 __version__ = "0.1.0"
@@ -22,7 +21,7 @@ __all__ = ["__version__", "claim", "setup_notebook"]
 
 _SUBMODULES = {
     "applications", "claims", "cli", "course", "datasets", "device", "exercises", "features", "fusion",
-    "models", "plotting", "preprocessing", "stats", "training", "widgets",
+    "models", "plotting", "preprocessing", "seeding", "stats", "training", "validation", "widgets",
 }  # fmt: skip
 
 
@@ -91,8 +90,10 @@ def setup_notebook(seed: int = 0, *, deterministic: bool = True) -> None:
     -------
     >>> setup_notebook(seed=42)  # doctest: +SKIP
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+    from mmteach.seeding import seed_everything
+    from mmteach.validation import check_int
+
+    seed = check_int("seed", seed, min_value=0)
     # Must be set before TensorFlow is imported to take effect. Without an NVIDIA driver,
     # TensorFlow's CUDA build logs "failed call to cuInit" as an *error* on every start:
     # noise on a CPU-only laptop, so level 3 there; level 2 (errors shown) elsewhere.
@@ -101,11 +102,14 @@ def setup_notebook(seed: int = 0, *, deterministic: bool = True) -> None:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2" if nvidia_driver_present() else "3"
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
-    random.seed(seed)
+    if not nvidia_driver_present() and "tensorflow" not in sys.modules:
+        # TensorFlow's CUDA build announces at import that there is no GPU: keep that out of the notebook
+        with native_stderr_silenced():
+            import tensorflow  # noqa: F401
+    seed_everything(seed, deterministic)
 
     import numpy as np
 
-    np.random.seed(seed)
     np.set_printoptions(precision=3, suppress=True)
 
     import matplotlib
@@ -116,16 +120,9 @@ def setup_notebook(seed: int = 0, *, deterministic: bool = True) -> None:
 
     import logging
 
-    if nvidia_driver_present() or "tensorflow" in sys.modules:
-        import tensorflow as tf
-    else:  # TensorFlow's CUDA build announces at import that there is no GPU: keep that out of the notebook
-        with native_stderr_silenced():
-            import tensorflow as tf
+    import tensorflow as tf
 
     tf.get_logger().setLevel(logging.ERROR)
-    tf.keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
     try:
         import absl.logging
 

@@ -21,19 +21,9 @@ AssertionError: claim does not hold: fused accuracy is at least 0.88 (measured 0
 
 from __future__ import annotations
 
-import math
-from numbers import Real
+from mmteach.validation import check_real
 
 __all__ = ["claim"]
-
-
-def _as_number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
-    number = float(value)
-    if math.isnan(number):
-        raise ValueError(f"{name}: expected a number, got NaN")
-    return number
 
 
 def claim(
@@ -84,9 +74,9 @@ def claim(
             )
         holds, detail = bool(value), "measured False"
     else:
-        number = _as_number("value", value)
-        low = None if at_least is None else _as_number("at_least", at_least)
-        high = None if at_most is None else _as_number("at_most", at_most)
+        number = check_real("value", value, finite=False)
+        low = None if at_least is None else check_real("at_least", at_least, finite=False)
+        high = None if at_most is None else check_real("at_most", at_most, finite=False)
         if low is not None and high is not None and low > high:
             raise ValueError(f"at_least: expected at most at_most ({high}), got {low}")
         holds = (low is None or number >= low) and (high is None or number <= high)

@@ -30,15 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmteach.validation import check_bool, check_instance, check_int, describe
+
 __all__ = ["CourseModel", "course_models", "cost_table", "multiply_adds", "time_and_memory"]
 
 
-_SEEN_SHAPES: dict[int, object] = {}
-
-
-def _shape(layer) -> tuple | list | None:
-    if id(layer) in _SEEN_SHAPES:
-        return _SEEN_SHAPES[id(layer)]
+def _shape(layer, seen: dict[int, object]) -> tuple | list | None:
+    """The input shape ``layer`` saw in the recorded call, else the shape Keras built it for."""
+    if id(layer) in seen:
+        return seen[id(layer)]
     shapes = getattr(layer, "_build_shapes_dict", None) or {}
     if not shapes:
         return None
@@ -49,15 +49,15 @@ def _prod(dims) -> int:
     return int(math.prod(int(d) for d in dims if d is not None))
 
 
-def _layer_macs(layer) -> int | None:
+def _layer_macs(layer, seen: dict[int, object]) -> int | None:
     """MACs of one layer per sample, or None when the layer is a container to descend into."""
     from keras import layers
 
-    shape = _shape(layer)
+    shape = _shape(layer, seen)
     if isinstance(layer, layers.Embedding):
         return 0  # a table look-up
     if isinstance(layer, layers.Bidirectional):
-        return sum(_layer_macs(x) or 0 for x in (layer.forward_layer, layer.backward_layer))
+        return sum(_layer_macs(x, seen) or 0 for x in (layer.forward_layer, layer.backward_layer))
     if isinstance(layer, layers.RNN) and hasattr(layer, "cell"):
         steps = int(shape[1]) if shape is not None and len(shape) > 2 and shape[1] is not None else 1
         per_step = sum(
@@ -79,33 +79,41 @@ def _layer_macs(layer) -> int | None:
     return sum(int(np.prod(w.shape)) for w in layer.weights if len(w.shape) >= 2 and "bias" not in w.name)
 
 
-def _record_shapes(model, inputs) -> None:
-    """Run ``model`` eagerly on ``inputs`` and note the input shape every layer sees.
+def _record_shapes(model, inputs) -> dict[int, object]:
+    """Call ``model`` on ``inputs`` once and return ``{id(layer): input shape}`` for its layers.
 
     Sequence lengths are often ``None`` in a model's declared shapes; the real call
-    tells how many time steps a recurrent layer runs.
+    tells how many time steps a recurrent layer runs. Only this model's own layers
+    are instrumented, for the duration of the call (their ``call`` is wrapped on the
+    instance and restored afterwards); Keras itself is left alone.
     """
-    import keras
-
-    original = keras.layers.Layer.__call__
+    seen: dict[int, object] = {}
 
     def shape_of(x):
         return tuple(x.shape) if hasattr(x, "shape") else x
 
-    def recording(self, *args, **kwargs):
-        if args:
-            first = args[0]
-            if isinstance(first, list | tuple):
-                _SEEN_SHAPES.setdefault(id(self), [shape_of(x) for x in first])
-            elif not isinstance(first, dict):
-                _SEEN_SHAPES.setdefault(id(self), shape_of(first))
-        return original(self, *args, **kwargs)
+    def recorder(layer, call):
+        def recording(*args, **kwargs):
+            if args:
+                first = args[0]
+                if isinstance(first, list | tuple):
+                    seen.setdefault(id(layer), [shape_of(x) for x in first])
+                elif not isinstance(first, dict):
+                    seen.setdefault(id(layer), shape_of(first))
+            return call(*args, **kwargs)
 
-    keras.layers.Layer.__call__ = recording
+        return recording
+
+    nested = model._flatten_layers(include_self=False, recursive=True)
+    patched = [lay for lay in nested if "call" not in vars(lay)]
+    for lay in patched:
+        object.__setattr__(lay, "call", recorder(lay, lay.call))
     try:
         model(inputs)
     finally:
-        keras.layers.Layer.__call__ = original
+        for lay in patched:
+            object.__delattr__(lay, "call")
+    return seen
 
 
 def _one(x):
@@ -135,9 +143,10 @@ def multiply_adds(model, inputs=None) -> int:
         raise TypeError(f"model: expected a Keras model or layer, got {type(model).__name__}")
     if not model.built:
         raise ValueError(f"model: expected a built model (call it once on data), got unbuilt {model.name!r}")
-    _SEEN_SHAPES.clear()
-    if inputs is not None:
-        _record_shapes(model, _one(inputs))
+    if inputs is not None and not isinstance(inputs, dict | list | tuple | np.ndarray):
+        expected = "a batch (an array, a list or a dict of arrays)"
+        raise TypeError(f"inputs: expected {expected}, got {describe(inputs)}")
+    shapes = _record_shapes(model, _one(inputs)) if inputs is not None else {}
     total, seen = 0, set()
 
     def visit(layer) -> None:
@@ -145,7 +154,7 @@ def multiply_adds(model, inputs=None) -> int:
         if id(layer) in seen:
             return
         seen.add(id(layer))
-        macs = _layer_macs(layer)
+        macs = _layer_macs(layer, shapes)
         if macs is not None:
             total += macs
             return
@@ -154,13 +163,14 @@ def multiply_adds(model, inputs=None) -> int:
 
     for sub in model._flatten_layers(include_self=False, recursive=False):
         visit(sub)
-    _SEEN_SHAPES.clear()
     return int(total)
 
 
 def count_params(model) -> int:
-    """Trainable parameters (numbers the optimiser changes)."""
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    """Trainable parameters (numbers the optimiser changes); see :func:`mmteach.models.count_params`."""
+    from mmteach.models import count_params as trainable_parameters
+
+    return trainable_parameters(model)
 
 
 @dataclass(frozen=True)
@@ -203,8 +213,8 @@ def course_models(vocab_size: int = 114, batch: int = 32) -> list[CourseModel]:
     from mmteach.fusion import WEIGHTED_MODES
     from mmteach.models import FUSIONS, MODALITIES, build_multimodal_model
 
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 3:
-        raise ValueError(f"vocab_size: expected an int >= 3, got {vocab_size!r}")
+    vocab_size = check_int("vocab_size", vocab_size, min_value=3)
+    batch = check_int("batch", batch, min_value=1)
     x = _batch(batch, vocab_size)
     y = np.arange(batch) % 9
     out: list[CourseModel] = []
@@ -252,17 +262,18 @@ def course_models(vocab_size: int = 114, batch: int = 32) -> list[CourseModel]:
             module = importlib.import_module(f"mmteach.applications.{name}")
         except ImportError:
             continue
-        for builder in _APPLICATION_BUILDERS.get(name, ()):
-            model = builder(module, vocab_size, batch)
-            if model is not None:
-                out.append(model)
+        if name in _COVERED:
+            continue
+        if name not in _APPLICATION_BUILDERS:
+            raise LookupError(
+                f"mmteach.compute: no builder for the application {name!r}; add one to _APPLICATION_BUILDERS "
+                "(or to _COVERED when its model is a row already)"
+            )
+        out.extend(builder(module, vocab_size, batch) for builder in _APPLICATION_BUILDERS[name])
     return out
 
 
 def _retrieval(module, vocab_size: int, batch: int):
-    if not hasattr(module, "build_dual_encoder"):
-        return None
-
     def build():
         model = module.build_dual_encoder(vocab_size)
         rng = np.random.default_rng(0)
@@ -278,13 +289,11 @@ def _retrieval(module, vocab_size: int, batch: int):
 
 def _translator(multimodal: bool):
     def make(module, vocab_size: int, batch: int):
-        if not hasattr(module, "_build"):
-            return None
-
         def build():
             n_target, src_len, tgt_len, units, img = 120, 16, 16, 64, 16
-            model, _, _ = module._build(vocab_size, n_target, units, img if multimodal else 0, "dot",
-                                        src_len, tgt_len)  # fmt: skip
+            model, _, _ = module.build_translator_models(
+                vocab_size, n_target, units, img if multimodal else 0, "dot", src_len, tgt_len
+            )
             rng = np.random.default_rng(0)
             x = [rng.integers(1, vocab_size, size=(batch, src_len)).astype("int32")]
             if multimodal:
@@ -301,11 +310,26 @@ def _translator(multimodal: bool):
     return make
 
 
-#: how to build each application's model; an application module without an entry is listed
-#: by :func:`cost_table` as "not measured" so that nothing goes missing silently.
+def _assistant(module, vocab_size: int, batch: int):
+    def build():
+        from mmteach.scenes import ANSWERS, SCENE_SIZE
+
+        model = module.build_assistant_model(vocab_size)
+        rng = np.random.default_rng(0)
+        x = [rng.random((batch, SCENE_SIZE, SCENE_SIZE, 3), dtype=np.float32),
+             rng.integers(1, vocab_size, size=(batch, module.QUESTION_LENGTH)).astype("int32")]  # fmt: skip
+        model([v[:1] for v in x])
+        return model, x, rng.integers(0, len(ANSWERS), size=batch)
+
+    return CourseModel("assistant (grid cells + question)", "09", build)
+
+
+#: how to build each application's model; :func:`course_models` raises for an application
+#: module without an entry (and not in ``_COVERED``), so that no row goes missing silently.
 _APPLICATION_BUILDERS: dict[str, tuple] = {
     "retrieval": (_retrieval,),
     "translate": (_translator(False), _translator(True)),
+    "assistant": (_assistant,),
 }
 
 
@@ -313,17 +337,26 @@ _APPLICATION_BUILDERS: dict[str, tuple] = {
 _COVERED = {"classify"}
 
 
+def _check_models(models) -> list[CourseModel]:
+    if isinstance(models, CourseModel) or not isinstance(models, list | tuple):
+        expected = "a list of CourseModel (see course_models())"
+        raise TypeError(f"models: expected {expected}, got {describe(models)}")
+    for i, item in enumerate(models):
+        check_instance(f"models[{i}]", item, CourseModel)
+    return list(models)
+
+
 def cost_table(models: list[CourseModel] | None = None, timing: bool = False):
     """Parameters and multiply-adds per sample of each model, as a DataFrame.
 
     Columns: ``model``, ``notebook``, ``parameters``, ``MACs/sample``, ``MFLOPs/sample``
-    (``2 * MACs / 1e6``). Application modules without a known builder are listed with
-    empty numbers. With ``timing=True``, returns ``(costs, times)``: the second table as
+    (``2 * MACs / 1e6``). With ``timing=True``, returns ``(costs, times)``: the second table as
     :func:`time_and_memory` makes it, from the same models (each is built once).
     """
     import pandas as pd
 
-    models = course_models() if models is None else models
+    timing = check_bool("timing", timing)
+    models = course_models() if models is None else _check_models(models)
     rows, times = [], []
     for item in models:
         before = _rss_mb()
@@ -333,18 +366,6 @@ def cost_table(models: list[CourseModel] | None = None, timing: bool = False):
             times.append(_time_row(item.name, model, x, before, 1))
         rows.append({"model": item.name, "notebook": item.notebook, "parameters": count_params(model),
                      "MACs/sample": macs, "MFLOPs/sample": round(2 * macs / 1e6, 2)})  # fmt: skip
-    import importlib
-
-    import mmteach.applications as apps
-
-    for name in apps.__all__:
-        try:
-            importlib.import_module(f"mmteach.applications.{name}")
-        except ImportError:
-            continue
-        if name not in _APPLICATION_BUILDERS and name not in _COVERED:
-            rows.append({"model": f"{name} (not measured)", "notebook": "", "parameters": None,
-                         "MACs/sample": None, "MFLOPs/sample": None})  # fmt: skip
     costs = pd.DataFrame(rows).astype({"parameters": "Int64", "MACs/sample": "Int64"})
     return (costs, pd.DataFrame(times)) if timing else costs
 
@@ -385,7 +406,8 @@ def time_and_memory(models: list[CourseModel] | None = None, repeats: int = 1):
     """
     import pandas as pd
 
-    models = course_models() if models is None else models
+    repeats = check_int("repeats", repeats, min_value=1)
+    models = course_models() if models is None else _check_models(models)
     rows = []
     for item in models:
         before = _rss_mb()

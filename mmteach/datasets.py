@@ -35,6 +35,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mmteach.validation import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_path,
+    check_real,
+    check_str,
+    check_str_sequence,
+    describe,
+)
+
 GENERATOR_VERSION = 1
 SHAPES = ("circle", "square", "triangle")
 MATERIALS = ("metal", "wood", "rubber")
@@ -86,6 +99,9 @@ class ShapesWorld:
     audio: np.ndarray
 
     def __post_init__(self) -> None:
+        check_instance("meta", self.meta, pd.DataFrame)
+        for name in ("images", "audio"):
+            check_instance(name, getattr(self, name), np.ndarray)
         n = len(self.meta)
         if self.images.shape[0] != n or self.audio.shape[0] != n:
             raise ValueError(
@@ -115,6 +131,8 @@ class ShapesWorld:
 
     def subset(self, index: Sequence[int] | np.ndarray) -> ShapesWorld:
         """Rows ``index`` (integer positions or a boolean mask) as a new ShapesWorld."""
+        if index is None or isinstance(index, (str, bytes)):
+            raise TypeError(f"index: expected integer positions or a boolean mask, got {describe(index)}")
         index = np.asarray(index)
         if index.dtype == bool:
             if index.shape != (len(self),):
@@ -122,6 +140,12 @@ class ShapesWorld:
                     f"index: expected a boolean mask of length {len(self)}, got shape {index.shape}"
                 )
             index = np.flatnonzero(index)
+        elif index.ndim != 1 or index.size == 0:
+            raise ValueError(f"index: expected at least one position (1-D), got shape {index.shape}")
+        elif not np.issubdtype(index.dtype, np.integer):
+            raise TypeError(f"index: expected integer positions or a boolean mask, got dtype {index.dtype}")
+        elif index.min() < -len(self) or index.max() >= len(self):
+            raise ValueError(f"index: expected positions in [0, {len(self)}), got {index.tolist()[:5]}")
         return ShapesWorld(
             self.meta.iloc[index].reset_index(drop=True), self.images[index], self.audio[index]
         )
@@ -170,13 +194,9 @@ def make_shapes_world(
     >>> sorted(sw.meta["split"].unique()) <= ["test", "train", "val"]
     True
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n: expected a positive int, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
-    for name, value in (("image_noise", image_noise), ("audio_noise", audio_noise)):
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    n, seed = check_int("n", n, min_value=1), check_int("seed", seed, min_value=0)
+    image_noise = check_real("image_noise", image_noise, min_value=0)
+    audio_noise = check_real("audio_noise", audio_noise, min_value=0)
     parts = []
     for block in range(-(-int(n) // _BLOCK)):
         rng = np.random.default_rng([GENERATOR_VERSION, int(seed), block])
@@ -225,7 +245,8 @@ def _make_block(rng: np.random.Generator, start: int, image_noise: float, audio_
     return meta, images, audio
 
 
-_RGB = np.array([[0.85, 0.15, 0.15], [0.20, 0.70, 0.20], [0.20, 0.30, 0.85], [0.90, 0.85, 0.15]])
+#: RGB (0-1) of each of ``COLOURS``, shared by Shapes World and the scenes
+COLOUR_RGB = np.array([[0.85, 0.15, 0.15], [0.20, 0.70, 0.20], [0.20, 0.30, 0.85], [0.90, 0.85, 0.15]])
 
 
 def _render_images(rng, shape, colour, radius, cx, cy, rotation, noise) -> np.ndarray:
@@ -245,7 +266,7 @@ def _render_images(rng, shape, colour, radius, cx, cy, rotation, noise) -> np.nd
     d_triangle = np.max([nx * u + ny * v for nx, ny in normals], axis=0) - 0.6 * r
     dist = np.choose(shape[:, None, None], [d_circle, d_square, d_triangle])
     alpha = np.clip(0.5 - dist, 0.0, 1.0)[..., None]
-    fg = np.clip(_RGB[colour] + rng.uniform(-0.08, 0.08, (m, 3)), 0, 1)[:, None, None, :]
+    fg = np.clip(COLOUR_RGB[colour] + rng.uniform(-0.08, 0.08, (m, 3)), 0, 1)[:, None, None, :]
     bg = rng.uniform(0.35, 0.65, (m, 1, 1, 1))
     img = bg * (1 - alpha) + fg * alpha + rng.normal(0.0, noise, (m, IMAGE_SIZE, IMAGE_SIZE, 3))
     return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
@@ -285,7 +306,8 @@ def _render_taps(rng, material, size, noise) -> np.ndarray:
     return (pcm / 32767.0).astype(np.float32)
 
 
-_EN = {
+#: the English words of the caption templates, by role (shape, colour, ...) and category id
+CAPTION_WORDS = {
     "shape": {0: ["circle", "disc", "round shape"], 1: ["square", "block", "box"],
               2: ["triangle", "wedge", "three-sided shape"]},
     "unnamed": ["thing", "object", "item", "shape"],
@@ -296,7 +318,8 @@ _EN = {
     "size": {0: ["small", "little", "tiny"], 1: ["large", "big", "huge"]},
     "prefix": ["", "", "there is ", "i see ", "this is ", "a photo of "],
 }  # fmt: skip
-_ZH = {
+#: the Chinese of every English caption word (the parallel captions and the translator use it)
+CHINESE_WORDS = {
     "circle": "圆形", "disc": "圆盘", "round shape": "圆形", "square": "正方形", "block": "方块",
     "box": "方盒", "triangle": "三角形", "wedge": "楔形", "three-sided shape": "三角形",
     "thing": "东西", "object": "物体", "item": "物品", "shape": "形状",
@@ -311,6 +334,7 @@ _ZH = {
 
 def _captions(rng, shape, material, colour, size) -> tuple[list[str], list[str]]:
     """English captions from templates (with synonyms and omissions) and their Chinese twins."""
+    EN, ZH = CAPTION_WORDS, CHINESE_WORDS  # short names keep the templates readable
     m = len(shape)
     name_shape = rng.random(m) < 0.5
     name_material = rng.random(m) < 0.8
@@ -326,38 +350,38 @@ def _captions(rng, shape, material, colour, size) -> tuple[list[str], list[str]]
         def pick(options, j, row=picks[i]):
             return options[row[j] % len(options)]
 
-        prefix = pick(_EN["prefix"], 0)
-        size_w = pick(_EN["size"][size[i]], 1) if name_size[i] else ""
-        colour_w = pick(_EN["colour"][colour[i]], 2) if name_colour[i] else ""
-        shape_w = pick(_EN["shape"][shape[i]], 3) if name_shape[i] else pick(_EN["unnamed"], 3)
+        prefix = pick(EN["prefix"], 0)
+        size_w = pick(EN["size"][size[i]], 1) if name_size[i] else ""
+        colour_w = pick(EN["colour"][colour[i]], 2) if name_colour[i] else ""
+        shape_w = pick(EN["shape"][shape[i]], 3) if name_shape[i] else pick(EN["unnamed"], 3)
         adjectives = [w for w in (size_w, colour_w) if w]
-        zh_adj = "".join(f"{_ZH[w]}的" for w in adjectives)
+        zh_adj = "".join(f"{ZH[w]}的" for w in adjectives)
         if ambiguous[i]:  # "made of steel or rubber": two candidates, one of them right
-            pair = [pick(_EN["material_noun"][material[i]], 4), pick(_EN["material_noun"][other[i]], 5)]
+            pair = [pick(EN["material_noun"][material[i]], 4), pick(EN["material_noun"][other[i]], 5)]
             if picks[i, 6] % 2:
                 pair.reverse()
             words = " ".join([*adjectives, shape_w])
             en = f"{_article(words)} {words} made of {pair[0]} or {pair[1]}"
-            zh = f"一个{zh_adj}{_ZH[shape_w]}，由{_ZH[pair[0]]}或{_ZH[pair[1]]}制成"
+            zh = f"一个{zh_adj}{ZH[shape_w]}，由{ZH[pair[0]]}或{ZH[pair[1]]}制成"
         elif name_material[i]:
-            mat_w = pick(_EN["material_adj"][material[i]], 4)
+            mat_w = pick(EN["material_adj"][material[i]], 4)
             if picks[i, 7] % 2:
                 words = " ".join([*adjectives, mat_w, shape_w])
                 en = f"{_article(words)} {words}"
-                zh = f"一个{zh_adj}{_ZH[mat_w]}{_ZH[shape_w]}"
+                zh = f"一个{zh_adj}{ZH[mat_w]}{ZH[shape_w]}"
             else:
-                noun = pick(_EN["material_noun"][material[i]], 5)
+                noun = pick(EN["material_noun"][material[i]], 5)
                 words = " ".join([*adjectives, shape_w])
                 en = f"{_article(words)} {words} made of {noun}"
-                zh = f"一个由{_ZH[noun]}制成的{zh_adj}{_ZH[shape_w]}"
+                zh = f"一个由{ZH[noun]}制成的{zh_adj}{ZH[shape_w]}"
         else:
             words = " ".join([*adjectives, shape_w])
             en = f"{_article(words)} {words}"
-            zh = f"一个{zh_adj}{_ZH[shape_w]}"
+            zh = f"一个{zh_adj}{ZH[shape_w]}"
         if prefix == "a photo of ":
-            en, zh = prefix + en, _ZH[prefix] + zh
+            en, zh = prefix + en, ZH[prefix] + zh
         elif prefix:
-            en, zh = prefix + en, _ZH[prefix] + zh
+            en, zh = prefix + en, ZH[prefix] + zh
         if typo[i]:
             en = _typo(en, picks[i, 0])
         en_out.append(en)
@@ -399,7 +423,9 @@ def plant_problems(meta: pd.DataFrame, seed: int = SEED) -> tuple[pd.DataFrame, 
     log : pandas.DataFrame
         One row per planted problem: ``id``, ``column``, ``problem``, ``value``.
     """
-    rng = np.random.default_rng([GENERATOR_VERSION, int(seed), 10**6])
+    check_instance("meta", meta, pd.DataFrame, " (e.g. make_shapes_world(n).meta)")
+    seed = check_int("seed", seed, min_value=0)
+    rng = np.random.default_rng([GENERATOR_VERSION, seed, 10**6])
     raw = meta.loc[:, list(METADATA_COLUMNS)].copy()
     raw = raw.astype({"radius_px": float, "x": float, "y": float})
     log: list[tuple[str, str, str, str]] = []
@@ -504,6 +530,7 @@ def clean_metadata(raw: pd.DataFrame, available_ids: set[str] | None = None) -> 
     >>> clean["id"].is_unique
     True
     """
+    check_instance("raw", raw, pd.DataFrame, " (e.g. load_raw_metadata())")
     missing = [c for c in METADATA_COLUMNS if c not in raw.columns]
     if missing:
         raise ValueError(f"raw: missing columns {missing}; expected {list(METADATA_COLUMNS)}")
@@ -512,6 +539,7 @@ def clean_metadata(raw: pd.DataFrame, available_ids: set[str] | None = None) -> 
         df[column] = df[column].map(normalise_category)
     df = df.drop_duplicates().reset_index(drop=True)
     if available_ids is not None:
+        available_ids = set(check_str_sequence("available_ids", available_ids, non_empty=False))
         df = df[df["id"].isin(available_ids)]
     if df["id"].duplicated().any():
         raise ValueError(
@@ -572,7 +600,7 @@ def read_png(path: str | Path) -> np.ndarray:
     """Decode a PNG file into a ``(h, w, 3)`` uint8 array; a clear DataError otherwise."""
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
+    path = check_path("path", path)
     if not path.is_file():
         raise DataError(f"{path}: image file not found")
     try:
@@ -586,15 +614,14 @@ def read_png(path: str | Path) -> np.ndarray:
 
 def encode_wav(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     """16-bit mono PCM WAV bytes of a float waveform in [-1, 1]."""
-    waveform = np.asarray(waveform, dtype=np.float64)
-    if waveform.ndim != 1 or not np.all(np.isfinite(waveform)):
-        raise ValueError(f"waveform: expected a finite 1-D array, got shape {waveform.shape}")
+    waveform = check_array("waveform", waveform, ndim=1, non_empty=False, dtype=np.float64)
+    sample_rate = check_int("sample_rate", sample_rate, min_value=1)
     pcm = np.round(np.clip(waveform, -1, 1) * 32767).astype("<i2")
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
-        w.setframerate(int(sample_rate))
+        w.setframerate(sample_rate)
         w.writeframes(pcm.tobytes())
     return buffer.getvalue()
 
@@ -605,7 +632,9 @@ def read_wav(path: str | Path, sample_rate: int | None = SAMPLE_RATE) -> np.ndar
     Raises DataError naming the file if it is missing, not a WAV file, not
     16-bit mono, or (when ``sample_rate`` is given) recorded at another rate.
     """
-    path = Path(path)
+    path = check_path("path", path)
+    if sample_rate is not None:
+        sample_rate = check_int("sample_rate", sample_rate, min_value=1)
     if not path.is_file():
         raise DataError(f"{path}: audio file not found")
     try:
@@ -623,6 +652,7 @@ def read_wav(path: str | Path, sample_rate: int | None = SAMPLE_RATE) -> np.ndar
 
 def sha256_file(path: str | Path) -> str:
     """Hex SHA-256 of a file."""
+    path = check_path("path", path, must_exist=True, kind="file")
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -630,7 +660,16 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, so a reader never sees half a file.
+
+    Example
+    -------
+    >>> write_atomic("/tmp/mmteach-example.txt", b"hello")  # doctest: +SKIP
+    """
+    path = check_path("path", path)
+    if not isinstance(data, bytes):
+        raise TypeError(f"data: expected bytes, got {describe(data)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -642,6 +681,51 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+#: the old private name, kept for code written before write_atomic was public
+_write_atomic = write_atomic
+
+
+def restore_hint(path: str | Path) -> str:
+    """The command that restores a bundled file: ``git checkout`` in a clone, else a rebuild.
+
+    Example
+    -------
+    >>> restore_hint(default_root() / "metadata.csv")
+    'restore it with `git checkout -- data/shapes_world/metadata.csv` or rebuild with `mmteach data build`'
+    """
+    path = check_path("path", path).resolve()
+    repo = Path(__file__).resolve().parent.parent
+    rebuild = "rebuild with `mmteach data build`"
+    if path.is_relative_to(repo / "data"):
+        return f"restore it with `git checkout -- {path.relative_to(repo).as_posix()}` or {rebuild}"
+    return rebuild
+
+
+def read_checked(root: str | Path, name: str) -> bytes:
+    """The bytes of the snapshot file ``root / name``, checked against its ``MANIFEST.sha256`` entry.
+
+    Called on every load of the small bundled tables (hashing them takes milliseconds),
+    so an edited or damaged file never slips past a cache. A DataError names the file
+    and the command that restores it.
+
+    Example
+    -------
+    >>> len(read_checked(default_root(), "metadata.csv")) > 0  # doctest: +SKIP
+    True
+    """
+    root = check_path("root", root)
+    path = root / check_str("name", name)
+    entries = read_manifest(root)
+    if name not in entries:
+        raise DataError(f"{path}: not listed in MANIFEST.sha256; {restore_hint(path)}")
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; {restore_hint(path)}")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != entries[name]:
+        raise DataError(f"{path}: checksum mismatch (file altered or corrupt); {restore_hint(path)}")
+    return data
+
+
 def build_snapshot(root: str | Path | None = None, n: int = N_SAMPLES, seed: int = SEED) -> Path:
     """Write the Shapes World snapshot (files, raw metadata, planted-problem log, manifest).
 
@@ -651,7 +735,7 @@ def build_snapshot(root: str | Path | None = None, n: int = N_SAMPLES, seed: int
     -------
     >>> build_snapshot("/tmp/sw", n=20)  # doctest: +SKIP
     """
-    root = Path(root) if root is not None else default_root()
+    root = check_path("root", root) if root is not None else default_root()
     sw = make_shapes_world(n, seed=seed)
     raw, log = plant_problems(sw.meta, seed=seed)
     for folder in ("images", "audio"):
@@ -659,22 +743,22 @@ def build_snapshot(root: str | Path | None = None, n: int = N_SAMPLES, seed: int
             for old in (root / folder).iterdir():
                 old.unlink()
     for i, row in enumerate(sw.meta.itertuples()):
-        _write_atomic(root / row.image, encode_png(sw.images[i]))
-        _write_atomic(root / row.audio, encode_wav(sw.audio[i]))
-    _write_atomic(root / "metadata.csv", raw.to_csv(index=False, lineterminator="\n").encode("utf-8"))
-    _write_atomic(root / "planted_problems.csv", log.to_csv(index=False, lineterminator="\n").encode())
+        write_atomic(root / row.image, encode_png(sw.images[i]))
+        write_atomic(root / row.audio, encode_wav(sw.audio[i]))
+    write_atomic(root / "metadata.csv", raw.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    write_atomic(root / "planted_problems.csv", log.to_csv(index=False, lineterminator="\n").encode())
     files = sorted(
         [*(root / "images").glob("*.png"), *(root / "audio").glob("*.wav"),
          root / "metadata.csv", root / "planted_problems.csv"]
     )  # fmt: skip
     lines = [f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in files]
-    _write_atomic(root / "MANIFEST.sha256", "".join(lines).encode())
+    write_atomic(root / "MANIFEST.sha256", "".join(lines).encode())
     return root
 
 
 def read_manifest(root: str | Path | None = None) -> dict[str, str]:
     """``{relative path: sha256}`` from ``MANIFEST.sha256``."""
-    root = Path(root) if root is not None else default_root()
+    root = check_path("root", root) if root is not None else default_root()
     path = root / "MANIFEST.sha256"
     if not path.is_file():
         raise DataError(f"{path}: manifest not found; run `mmteach data build` or restore data/")
@@ -692,25 +776,23 @@ def verify_snapshot(root: str | Path | None = None) -> int:
 
     Raises DataError naming the first missing or altered file.
     """
-    root = Path(root) if root is not None else default_root()
+    root = check_path("root", root) if root is not None else default_root()
     entries = read_manifest(root)
     for name, digest in entries.items():
         path = root / name
         if not path.is_file():
-            raise DataError(f"{path}: listed in MANIFEST.sha256 but missing")
+            raise DataError(f"{path}: listed in MANIFEST.sha256 but missing; {restore_hint(path)}")
         if sha256_file(path) != digest:
-            raise DataError(f"{path}: checksum mismatch (file altered or corrupt); restore it from git")
+            raise DataError(f"{path}: checksum mismatch (file altered or corrupt); {restore_hint(path)}")
     return len(entries)
 
 
 def load_raw_metadata(root: str | Path | None = None) -> pd.DataFrame:
     """The raw ``metadata.csv`` exactly as shipped, planted problems included."""
-    root = Path(root) if root is not None else default_root()
-    path = root / "metadata.csv"
-    if not path.is_file():
-        raise DataError(f"{path}: metadata file not found")
+    root = check_path("root", root) if root is not None else default_root()
+    data = read_checked(root, "metadata.csv")
     return pd.read_csv(
-        path, keep_default_na=False, na_values=[""], dtype={"caption_en": str, "caption_zh": str}
+        io.BytesIO(data), keep_default_na=False, na_values=[""], dtype={"caption_en": str, "caption_zh": str}
     )
 
 
@@ -735,7 +817,7 @@ def _decoded_arrays(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     buffer = io.BytesIO()
     np.savez(buffer, ids=ids, images=images, audio=audio)
     try:
-        _write_atomic(cache, buffer.getvalue())
+        write_atomic(cache, buffer.getvalue())
     except OSError:  # a read-only home folder must not stop the course
         pass
     return ids, images, audio
@@ -762,7 +844,7 @@ def load_shapes_world(root: str | Path | None = None, split: str | None = None) 
     """
     if split is not None and split not in SPLITS:
         raise ValueError(f"split: expected one of {SPLITS} or None, got {split!r}")
-    root = Path(root) if root is not None else default_root()
+    root = check_path("root", root) if root is not None else default_root()
     ids, images, audio = _decoded_arrays(root)
     meta = clean_metadata(load_raw_metadata(root), set(ids.tolist()))
     position = pd.Series(np.arange(len(ids)), index=ids)
@@ -783,8 +865,10 @@ def load_digits_images(test_size: float = 0.25, seed: int = SEED):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
+    test_size = check_real("test_size", test_size, min_value=0, max_value=1)
     if not 0 < test_size < 1:
         raise ValueError(f"test_size: expected a fraction in (0, 1), got {test_size!r}")
+    seed = check_int("seed", seed, min_value=0)
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)[..., None]
     x_tr, x_te, y_tr, y_te = train_test_split(
@@ -809,8 +893,10 @@ def load_keras_dataset(name: str, cache: str | Path | None = None, download: boo
 
     Returns ``(x_train, y_train), (x_test, y_test)``.
     """
-    if name not in KERAS_DATASETS:
-        raise ValueError(f"name: expected one of {sorted(KERAS_DATASETS)}, got {name!r}")
+    name = check_choice("name", name, sorted(KERAS_DATASETS))
+    if cache is not None:
+        cache = check_path("cache", cache)
+    download = check_bool("download", download)
     filename, digest = KERAS_DATASETS[name]
     folder = Path(cache) if cache is not None else cache_dir() / "keras"
     path = folder / filename
@@ -843,9 +929,9 @@ def _word_pattern(words) -> re.Pattern:
     return re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\b")
 
 
-_SHAPE_WORDS = {k: _word_pattern(v) for k, v in _EN["shape"].items()}
+_SHAPE_WORDS = {k: _word_pattern(v) for k, v in CAPTION_WORDS["shape"].items()}
 _MATERIAL_WORDS = {
-    k: _word_pattern(set(_EN["material_adj"][k]) | set(_EN["material_noun"][k]))
+    k: _word_pattern(set(CAPTION_WORDS["material_adj"][k]) | set(CAPTION_WORDS["material_noun"][k]))
     for k in range(len(MATERIALS))
 }
 

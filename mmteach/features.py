@@ -33,6 +33,16 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from mmteach.validation import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_real,
+    check_str,
+)
+
 RNN_KINDS = ("simple", "lstm", "gru")
 #: what the ``rnn`` argument of the text and audio encoders accepts: a recurrent kind or ``"pool"``
 SEQUENCE_KINDS = (*RNN_KINDS, "pool")
@@ -44,36 +54,6 @@ EDGE_KERNELS = {
     "sobel_y": np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], dtype=np.float32),
     "laplacian": np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float32),
 }
-
-
-def _check_positive(name: str, value: object) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
-
-
-def _check_optional_positive(name: str, value: object) -> int | None:
-    return None if value is None else _check_positive(name, value)
-
-
-def _check_name(name: object) -> str:
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"name: expected a non-empty str, got {name!r}")
-    return name
-
-
-def _check_array(name: str, value: object, ndim: tuple[int, ...]) -> np.ndarray:
-    array = np.asarray(value)
-    if array.ndim not in ndim:
-        raise ValueError(f"{name}: expected an array with {' or '.join(map(str, ndim))} dimensions, "
-                         f"got shape {array.shape}")  # fmt: skip
-    if array.size == 0:
-        raise ValueError(f"{name}: expected a non-empty array, got shape {array.shape}")
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise TypeError(f"{name}: expected numbers, got dtype {array.dtype}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name}: expected finite values, got NaN or inf")
-    return array.astype(np.float64)
 
 
 # --------------------------------------------------------------------------- numpy references
@@ -93,10 +73,9 @@ def conv2d(images: np.ndarray, kernels: np.ndarray, padding: str = "valid") -> n
     array([[ 8., 12.],
            [20., 24.]])
     """
-    if padding not in ("valid", "same"):
-        raise ValueError(f"padding: expected 'valid' or 'same', got {padding!r}")
-    x = _check_array("images", images, (2, 4))
-    k = _check_array("kernels", kernels, (2, 4))
+    padding = check_choice("padding", padding, ("valid", "same"))
+    x = check_array("images", images, ndim=(2, 4), dtype=np.float64)
+    k = check_array("kernels", kernels, ndim=(2, 4), dtype=np.float64)
     if x.ndim != k.ndim:
         raise ValueError(f"kernels: expected {x.ndim} dimensions like images, got shape {k.shape}")
     single = x.ndim == 2
@@ -128,11 +107,11 @@ def rnn_step(x: np.ndarray, h: np.ndarray, kernel: np.ndarray, recurrent_kernel:
     >>> rnn_step(np.ones((1, 2)), np.zeros((1, 1)), np.ones((2, 1)), np.ones((1, 1)), np.zeros(1))
     array([[0.96402758]])
     """
-    x = _check_array("x", x, (2,))
-    h = _check_array("h", h, (2,))
-    kernel = _check_array("kernel", kernel, (2,))
-    recurrent_kernel = _check_array("recurrent_kernel", recurrent_kernel, (2,))
-    bias = _check_array("bias", bias, (1,))
+    x = check_array("x", x, ndim=(2,), dtype=np.float64)
+    h = check_array("h", h, ndim=(2,), dtype=np.float64)
+    kernel = check_array("kernel", kernel, ndim=(2,), dtype=np.float64)
+    recurrent_kernel = check_array("recurrent_kernel", recurrent_kernel, ndim=(2,), dtype=np.float64)
+    bias = check_array("bias", bias, ndim=(1,), dtype=np.float64)
     units = recurrent_kernel.shape[1]
     if kernel.shape != (x.shape[1], units):
         raise ValueError(f"kernel: expected shape {(x.shape[1], units)}, got {kernel.shape}")
@@ -155,21 +134,14 @@ def rnn_parameter_count(kind: str, input_dim: int, units: int) -> int:
     >>> rnn_parameter_count("lstm", input_dim=8, units=4)
     208
     """
-    if kind not in RNN_KINDS:
-        raise ValueError(f"kind: expected one of {RNN_KINDS}, got {kind!r}")
-    input_dim = _check_positive("input_dim", input_dim)
-    units = _check_positive("units", units)
+    kind = check_choice("kind", kind, RNN_KINDS)
+    input_dim = check_int("input_dim", input_dim, min_value=1)
+    units = check_int("units", units, min_value=1)
     block = units * (input_dim + units)
     return {"simple": block + units, "lstm": 4 * (block + units), "gru": 3 * (block + 2 * units)}[kind]
 
 
 # --------------------------------------------------------------------------- Keras encoders
-
-
-def _check_kind(kind: object) -> str:
-    if not isinstance(kind, str) or kind not in SEQUENCE_KINDS:
-        raise ValueError(f"rnn: expected one of {SEQUENCE_KINDS}, got {kind!r}")
-    return kind
 
 
 def _rnn_layer(kind: str, units: int, name: str):
@@ -196,9 +168,7 @@ class PerImageStandardization(layers.Layer):
 
     def __init__(self, epsilon: float = 1e-3, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
-            raise ValueError(f"epsilon: expected a positive number, got {epsilon!r}")
-        self.epsilon = float(epsilon)
+        self.epsilon = check_real("epsilon", epsilon, positive=True)
 
     def build(self, input_shape):
         if len(input_shape) != 4:
@@ -233,9 +203,7 @@ class SequencePooling(layers.Layer):
 
     def __init__(self, with_max: bool = False, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(with_max, (bool, np.bool_)):
-            raise TypeError(f"with_max: expected a bool, got {with_max!r}")
-        self.with_max = bool(with_max)
+        self.with_max = check_bool("with_max", with_max)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -285,13 +253,13 @@ def image_encoder(width: int = 32, filters: int = 16, input_shape=(32, 32, 3), n
     >>> image_encoder(width=16).output_shape  # doctest: +SKIP
     (None, 16)
     """
-    width = _check_positive("width", width)
-    filters = _check_positive("filters", filters)
-    name = _check_name(name)
+    width = check_int("width", width, min_value=1)
+    filters = check_int("filters", filters, min_value=1)
+    name = check_str("name", name)
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape: expected (height, width, channels), got {input_shape!r}")
     for dim in input_shape:
-        _check_positive("input_shape", dim)
+        check_int("input_shape", dim, min_value=1)
     if min(input_shape[:2]) < 8:
         raise ValueError(
             f"input_shape: expected height and width >= 8 (three 2x2 poolings), got {input_shape!r}"
@@ -326,14 +294,15 @@ def text_encoder(vocab_size: int, width: int = 32, embed_dim: int = 32, rnn: str
     >>> text_encoder(vocab_size=100, width=8, rnn="lstm").output_shape  # doctest: +SKIP
     (None, 8)
     """
-    vocab_size = _check_positive("vocab_size", vocab_size)
+    vocab_size = check_int("vocab_size", vocab_size, min_value=1)
     if vocab_size < 2:
         raise ValueError(f"vocab_size: expected >= 2 (padding + at least one token), got {vocab_size}")
-    width = _check_positive("width", width)
-    embed_dim = _check_positive("embed_dim", embed_dim)
-    sequence_length = _check_optional_positive("sequence_length", sequence_length)
-    name = _check_name(name)
-    rnn = _check_kind(rnn)
+    width = check_int("width", width, min_value=1)
+    embed_dim = check_int("embed_dim", embed_dim, min_value=1)
+    if sequence_length is not None:
+        sequence_length = check_int("sequence_length", sequence_length, min_value=1)
+    name = check_str("name", name)
+    rnn = check_choice("rnn", rnn, SEQUENCE_KINDS)
     inp = keras.Input(shape=(sequence_length,), dtype="int32", name="text")
     x = layers.Embedding(vocab_size, embed_dim, mask_zero=True, name="text_embedding")(inp)
     if rnn == "pool":
@@ -359,11 +328,11 @@ def audio_encoder(width: int = 32, frames: int | None = None, bins: int = 65, rn
     >>> audio_encoder(width=8, frames=30).output_shape  # doctest: +SKIP
     (None, 8)
     """
-    width = _check_positive("width", width)
-    bins = _check_positive("bins", bins)
-    frames = _check_optional_positive("frames", frames)
-    name = _check_name(name)
-    rnn = _check_kind(rnn)
+    width = check_int("width", width, min_value=1)
+    bins = check_int("bins", bins, min_value=1)
+    frames = None if frames is None else check_int("frames", frames, min_value=1)
+    name = check_str("name", name)
+    rnn = check_choice("rnn", rnn, SEQUENCE_KINDS)
     inp = keras.Input(shape=(frames, bins), name="audio")
     x = layers.Dense(width, activation="elu", name="audio_frame_projection")(inp)
     if rnn == "pool":
@@ -400,12 +369,6 @@ def encoder_for(modality: str, width: int = 32, vocab_size: int | None = None, *
 # --------------------------------------------------------------------------- using encoders
 
 
-def _check_model(name: str, model: object) -> keras.Model:
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"{name}: expected a keras.Model, got {type(model).__name__}")
-    return model
-
-
 def classifier(encoder, n_classes: int, learning_rate: float = 3e-3, name: str | None = None):
     """``encoder`` + a softmax layer of ``n_classes``, compiled (Adam, sparse cross-entropy, accuracy).
 
@@ -417,17 +380,10 @@ def classifier(encoder, n_classes: int, learning_rate: float = 3e-3, name: str |
     >>> model.output_shape  # doctest: +SKIP
     (None, 9)
     """
-    encoder = _check_model("encoder", encoder)
-    n_classes = _check_positive("n_classes", n_classes)
-    if n_classes < 2:
-        raise ValueError(f"n_classes: expected >= 2, got {n_classes}")
-    if (
-        isinstance(learning_rate, bool)
-        or not isinstance(learning_rate, (int, float))
-        or not learning_rate > 0
-    ):
-        raise ValueError(f"learning_rate: expected a positive number, got {learning_rate!r}")
-    name = _check_name(name if name is not None else f"{encoder.name}_classifier")
+    encoder = check_instance("encoder", encoder, keras.Model)
+    n_classes = check_int("n_classes", n_classes, min_value=2)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    name = check_str("name", name if name is not None else f"{encoder.name}_classifier")
     out = layers.Dense(n_classes, activation="softmax", name=f"{encoder.name}_head")(encoder.output)
     model = keras.Model(encoder.input, out, name=name)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
@@ -444,10 +400,10 @@ def feature_maps(model, inputs, layer: str, batch_size: int = 256) -> np.ndarray
     >>> feature_maps(enc, np.zeros((1, 32, 32, 3), "float32"), "image_conv1").shape  # doctest: +SKIP
     (1, 32, 32, 16)
     """
-    model = _check_model("model", model)
+    model = check_instance("model", model, keras.Model)
     names = [lay.name for lay in model.layers]
     if layer not in names:
         raise ValueError(f"layer: expected one of {names}, got {layer!r}")
-    batch_size = _check_positive("batch_size", batch_size)
+    batch_size = check_int("batch_size", batch_size, min_value=1)
     probe = keras.Model(model.inputs, model.get_layer(layer).output)
     return np.asarray(probe.predict(inputs, batch_size=batch_size, verbose=0))

@@ -35,6 +35,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from mmteach.validation import check_array, check_choice, check_int, check_real, describe
+
 __all__ = [
     "FUSION_METHODS",
     "RNN_KINDS",
@@ -72,10 +74,7 @@ def _check_features(features, name: str = "features") -> list[np.ndarray]:
         )
     if len(features) == 0:
         raise ValueError(f"{name}: expected at least one modality, got an empty list")
-    arrays = [np.asarray(f, dtype=np.float64) for f in features]
-    for i, a in enumerate(arrays):
-        if a.ndim != 2:
-            raise ValueError(f"{name}[{i}]: expected a 2-D (batch, features) array, got shape {a.shape}")
+    arrays = [check_array(f"{name}[{i}]", f, ndim=2, dtype=np.float64) for i, f in enumerate(features)]
     batches = [a.shape[0] for a in arrays]
     if len(set(batches)) > 1:
         raise ValueError(f"{name}: all modalities need the same batch size, got {batches}")
@@ -96,7 +95,9 @@ def check_fixed_weights(weights, n_modalities: int, atol: float = 1e-6) -> np.nd
     """
     if weights is None:
         raise ValueError("weights: fixed fusion needs one weight per modality, got None")
-    w = np.asarray(weights, dtype=np.float64)
+    n_modalities = check_int("n_modalities", n_modalities, min_value=1)
+    atol = check_real("atol", atol, min_value=0)
+    w = check_array("weights", weights, finite=False, dtype=np.float64)
     if w.ndim != 1 or len(w) != n_modalities:
         raise ValueError(
             f"weights: expected {n_modalities} weights (one per modality), got {list(np.ravel(w))}"
@@ -108,22 +109,21 @@ def check_fixed_weights(weights, n_modalities: int, atol: float = 1e-6) -> np.nd
     return w
 
 
-def _check_choice(name: str, value, choices) -> str:
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {tuple(choices)}, got {value!r}")
-    return value
+# Thin delegations to mmteach.validation, kept so that layers written alongside
+# (token-level fusion) merge cleanly; new code calls mmteach.validation directly.
+_check_choice = check_choice
 
 
 def _check_positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
+    return check_int(name, value, min_value=1)
 
 
 def _check_order(order, n: int) -> list[int]:
     if order is None:
         return list(range(n))
-    order = [int(i) for i in order]
+    if isinstance(order, str) or not isinstance(order, Sequence):
+        raise TypeError(f"order: expected a sequence of modality positions, got {describe(order)}")
+    order = [check_int(f"order[{k}]", i, min_value=0) for k, i in enumerate(order)]
     if sorted(order) != list(range(n)):
         raise ValueError(
             f"order: expected a permutation of 0..{n - 1} (one position per modality), got {order}"
@@ -142,7 +142,8 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     >>> softmax(np.array([0.0, 0.0]))
     array([0.5, 0.5])
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = check_array("x", x, dtype=np.float64)
+    axis = check_int("axis", axis, min_value=-x.ndim, max_value=x.ndim - 1)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
@@ -152,10 +153,41 @@ def _sigmoid(x):
 
 
 def _project(x, kernel, bias, activation=None):
-    y = x @ np.asarray(kernel, dtype=np.float64)
+    y = x @ kernel
     if bias is not None:
-        y = y + np.asarray(bias, dtype=np.float64)
+        y = y + bias
     return np.tanh(y) if activation == "tanh" else y
+
+
+def _check_projection(name: str, x: np.ndarray, kernel, bias, units: int | None = None):
+    """``kernel`` ``(x's features, units)`` and ``bias`` ``(units,)`` (or None) as float arrays."""
+    kernel = check_array(f"kernel{name}", kernel, ndim=2, dtype=np.float64)
+    expected = "units" if units is None else units
+    if kernel.shape[0] != x.shape[1] or (units is not None and kernel.shape[1] != units):
+        raise ValueError(f"kernel{name}: expected shape ({x.shape[1]}, {expected}), got {kernel.shape}")
+    if bias is not None:
+        bias = check_array(f"bias{name}", bias, ndim=1, dtype=np.float64)
+        if bias.shape != (kernel.shape[1],):
+            raise ValueError(f"bias{name}: expected shape ({kernel.shape[1]},), got {bias.shape}")
+    return kernel, bias
+
+
+def _check_projections(xs: list[np.ndarray], kernels, biases, same_units: bool = True):
+    """One (kernel, bias) per modality, checked against the modality's width (see _check_projection)."""
+    for arg, value in (("kernels", kernels), ("biases", biases)):
+        if value is None and arg == "biases":
+            continue
+        if isinstance(value, np.ndarray) or not isinstance(value, Sequence):
+            raise TypeError(f"{arg}: expected a list with one array per modality, got {describe(value)}")
+        if len(value) != len(xs):
+            raise ValueError(f"{arg}: expected one per modality ({len(xs)}), got {len(value)}")
+    biases = [None] * len(xs) if biases is None else biases
+    out = []
+    for i, (x, k, b) in enumerate(zip(xs, kernels, biases, strict=True)):
+        units = out[0][0].shape[1] if same_units and out else None
+        k, b = _check_projection(f"s[{i}]", x, k, b, units)
+        out.append((k, b))
+    return out
 
 
 def parallel_fusion(features, kernels=None, biases=None) -> np.ndarray:
@@ -174,14 +206,48 @@ def parallel_fusion(features, kernels=None, biases=None) -> np.ndarray:
     """
     xs = _check_features(features)
     if kernels is not None:
-        biases = biases if biases is not None else [None] * len(xs)
-        xs = [_project(x, k, b) for x, k, b in zip(xs, kernels, biases, strict=True)]
+        projections = _check_projections(xs, kernels, biases, same_units=False)
+        xs = [_project(x, k, b) for x, (k, b) in zip(xs, projections, strict=True)]
+    elif biases is not None:
+        raise ValueError("biases: only used with kernels, got biases without kernels")
     return np.concatenate(xs, axis=-1)
 
 
 def simple_rnn_step(x, h, kernel, recurrent_kernel, bias) -> np.ndarray:
-    """One step of an Elman RNN: ``h' = tanh(x W + h U + b)`` (as keras.layers.SimpleRNN)."""
+    """One step of an Elman RNN: ``h' = tanh(x W + h U + b)`` (as keras.layers.SimpleRNN).
+
+    Shapes: ``x (batch, d)``, ``h (batch, units)``, ``kernel (d, units)``,
+    ``recurrent_kernel (units, units)``, ``bias (units,)``.
+
+    Example
+    -------
+    >>> simple_rnn_step(np.ones((1, 2)), np.zeros((1, 1)), np.ones((2, 1)), np.ones((1, 1)), np.zeros(1))
+    array([[0.96402758]])
+    """
+    x, h, kernel, recurrent_kernel, bias = _check_step(x, h, kernel, recurrent_kernel, bias, gates=1)
     return np.tanh(x @ kernel + h @ recurrent_kernel + bias)
+
+
+def _check_step(x, h, kernel, recurrent_kernel, bias, gates: int):
+    """The arguments of one recurrent step as float arrays; ``units`` is read from ``recurrent_kernel``."""
+    x = check_array("x", x, ndim=2, dtype=np.float64)
+    h = check_array("h", h, ndim=2, dtype=np.float64)
+    recurrent_kernel = check_array("recurrent_kernel", recurrent_kernel, ndim=2, dtype=np.float64)
+    units = recurrent_kernel.shape[0]
+    if recurrent_kernel.shape != (units, gates * units):
+        raise ValueError(
+            f"recurrent_kernel: expected shape (units, {gates} * units), got {recurrent_kernel.shape}"
+        )
+    if h.shape != (x.shape[0], units):
+        raise ValueError(f"h: expected shape ({x.shape[0]}, {units}) (batch of x, units), got {h.shape}")
+    kernel = check_array("kernel", kernel, ndim=2, dtype=np.float64)
+    if kernel.shape != (x.shape[1], gates * units):
+        raise ValueError(f"kernel: expected shape ({x.shape[1]}, {gates * units}), got {kernel.shape}")
+    bias = check_array("bias", bias, dtype=np.float64)
+    expected = (gates * units,) if gates == 1 else (2, gates * units)
+    if bias.shape != expected:
+        raise ValueError(f"bias: expected shape {expected}, got {bias.shape}")
+    return x, h, kernel, recurrent_kernel, bias
 
 
 def gru_step(x, h, kernel, recurrent_kernel, bias) -> np.ndarray:
@@ -194,7 +260,13 @@ def gru_step(x, h, kernel, recurrent_kernel, bias) -> np.ndarray:
     * ``r = sigmoid(x Wr + br + h Ur + cr)``
     * ``n = tanh(x Wn + bn + r * (h Un + cn))``
     * ``h' = z * h + (1 - z) * n``
+
+    Example
+    -------
+    >>> gru_step(np.ones((1, 2)), np.zeros((1, 1)), np.zeros((2, 3)), np.zeros((1, 3)), np.zeros((2, 3)))
+    array([[0.]])
     """
+    x, h, kernel, recurrent_kernel, bias = _check_step(x, h, kernel, recurrent_kernel, bias, gates=3)
     u = h.shape[-1]
     xw = x @ kernel + bias[0]
     hu = h @ recurrent_kernel + bias[1]
@@ -207,9 +279,9 @@ def gru_step(x, h, kernel, recurrent_kernel, bias) -> np.ndarray:
 def _run_rnn(steps, rnn, kernel, recurrent_kernel, bias, mask=None):
     """Run ``steps`` (list of ``(batch, d)``) through an RNN; masked steps keep the state."""
     step = gru_step if rnn == "gru" else simple_rnn_step
-    kernel, recurrent_kernel, bias = (
-        np.asarray(a, dtype=np.float64) for a in (kernel, recurrent_kernel, bias)
-    )
+    recurrent_kernel = check_array("rnn_recurrent_kernel", recurrent_kernel, ndim=2, dtype=np.float64)
+    kernel = check_array("rnn_kernel", kernel, ndim=2, dtype=np.float64)
+    bias = check_array("rnn_bias", bias, dtype=np.float64)
     h = np.zeros((steps[0].shape[0], recurrent_kernel.shape[0]))
     for t, x in enumerate(steps):
         new = step(x, h, kernel, recurrent_kernel, bias)
@@ -244,9 +316,10 @@ def sequential_fusion(features, kernels, biases, rnn_kernel, rnn_recurrent_kerne
     (2, 4)
     """
     xs = _check_features(features)
-    _check_choice("rnn", rnn, RNN_KINDS)
+    check_choice("rnn", rnn, RNN_KINDS)
     order = _check_order(order, len(xs))
-    projected = [_project(x, k, b) for x, k, b in zip(xs, kernels, biases, strict=True)]
+    projections = _check_projections(xs, kernels, biases)
+    projected = [_project(x, k, b) for x, (k, b) in zip(xs, projections, strict=True)]
     return _run_rnn([projected[i] for i in order], rnn, rnn_kernel, rnn_recurrent_kernel, rnn_bias)
 
 
@@ -262,14 +335,18 @@ def inject_fusion(vector, sequence, kernel, bias, rnn_kernel, rnn_recurrent_kern
     rnn_kernel, rnn_recurrent_kernel, rnn_bias : the recurrent layer's weights
     mask : optional bool ``(batch, steps)``; False = padding, skipped by the RNN
     """
-    (v,) = _check_features([vector], "vector")
-    seq = np.asarray(sequence, dtype=np.float64)
-    if seq.ndim != 3 or seq.shape[0] != v.shape[0]:
+    v = check_array("vector", vector, ndim=2, dtype=np.float64)
+    seq = check_array("sequence", sequence, ndim=3, dtype=np.float64)
+    if seq.shape[0] != v.shape[0]:
         raise ValueError(f"sequence: expected (batch={v.shape[0]}, steps, features), got shape {seq.shape}")
-    _check_choice("rnn", rnn, RNN_KINDS)
+    check_choice("rnn", rnn, RNN_KINDS)
+    kernel, bias = _check_projection("", v, kernel, bias, units=seq.shape[2])
     steps = [_project(v, kernel, bias)] + [seq[:, t] for t in range(seq.shape[1])]
     if mask is not None:
-        mask = np.concatenate([np.ones((len(v), 1), bool), np.asarray(mask, bool)], axis=1)
+        mask = check_array("mask", mask, kind="bool")
+        if mask.shape != seq.shape[:2]:
+            raise ValueError(f"mask: expected shape {seq.shape[:2]} (batch, steps), got {mask.shape}")
+        mask = np.concatenate([np.ones((len(v), 1), bool), mask], axis=1)
     return _run_rnn(steps, rnn, rnn_kernel, rnn_recurrent_kernel, rnn_bias, mask)
 
 
@@ -292,14 +369,20 @@ def weighted_fusion(features, kernels, biases, mode: str = "learned", weights=No
     array([[0.19, 0.19]])
     """
     xs = _check_features(features)
-    _check_choice("mode", mode, WEIGHTED_MODES)
-    h = np.stack([_project(x, k, b, "tanh") for x, k, b in zip(xs, kernels, biases, strict=True)], axis=1)
+    check_choice("mode", mode, WEIGHTED_MODES)
+    projections = _check_projections(xs, kernels, biases)
+    h = np.stack([_project(x, k, b, "tanh") for x, (k, b) in zip(xs, projections, strict=True)], axis=1)
     if mode == "fixed":
         w = check_fixed_weights(weights, len(xs))[None, :, None]
     elif mode == "learned":
-        w = softmax(np.asarray(logits, dtype=np.float64))[None, :, None]
+        logits = check_array("logits", logits, ndim=1, dtype=np.float64)
+        if logits.shape != (len(xs),):
+            raise ValueError(f"logits: expected one per modality ({len(xs)},), got shape {logits.shape}")
+        w = softmax(logits)[None, :, None]
     else:
-        g = _project(np.concatenate(xs, axis=-1), gate_kernel, gate_bias)
+        joint = np.concatenate(xs, axis=-1)
+        gate_kernel, gate_bias = _check_projection("", joint, gate_kernel, gate_bias, units=h.size // len(h))
+        g = _project(joint, gate_kernel, gate_bias)
         w = softmax(g.reshape(len(g), len(xs), -1), axis=1)
     return (w * h).sum(axis=1)
 
@@ -316,7 +399,7 @@ def late_fusion(probabilities, weights=None, mode: str = "mean") -> np.ndarray:
     array([[0.7, 0.3]])
     """
     ps = _check_features(probabilities, "probabilities")
-    _check_choice("mode", mode, ("mean", "geometric"))
+    check_choice("mode", mode, ("mean", "geometric"))
     shapes = {p.shape for p in ps}
     if len(shapes) > 1:
         raise ValueError(f"probabilities: expected arrays of the same shape, got {sorted(shapes)}")
@@ -467,7 +550,9 @@ class SequentialFusion(_FusionLayer):
                  **kwargs):  # fmt: skip
         super().__init__(**kwargs)
         self.units = _check_positive("units", units)
-        self.order = None if order is None else [int(i) for i in order]
+        if order is not None and (isinstance(order, str) or not isinstance(order, Sequence)):
+            raise TypeError(f"order: expected a sequence of modality positions, got {describe(order)}")
+        self.order = None if order is None else _check_order(order, len(order))
         self.rnn_kind = _check_choice("rnn", rnn, RNN_KINDS)
         self._n_inputs = None
         self.projections = []
@@ -694,7 +779,8 @@ class LateFusion(_FusionLayer):
         self.mode = _check_choice("mode", mode, ("mean", "geometric"))
         self.fixed_weights = None
         if weights is not None:
-            self.fixed_weights = check_fixed_weights(weights, len(list(weights))).tolist()
+            weights = check_array("weights", weights, ndim=1, finite=False)
+            self.fixed_weights = check_fixed_weights(weights, len(weights)).tolist()
 
     def build(self, input_shape):
         shapes = self._check_shapes(input_shape)

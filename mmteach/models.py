@@ -49,6 +49,16 @@ from mmteach.fusion import (
     SequentialFusion,
     WeightedFusion,
 )
+from mmteach.validation import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_real,
+    check_str,
+    check_str_sequence,
+)
 
 __all__ = [
     "FUSIONS",
@@ -182,7 +192,7 @@ def build_multimodal_model(
     filters: int = 16,
     rnn: str = "gru",
     vocab_size: int | None = None,
-    num_classes: int = 9,
+    n_classes: int = 9,
     aux_weight: float = 0.0,
     modality_dropout: Mapping[str, float] | None = None,
     learning_rate: float = 3e-3,
@@ -216,7 +226,7 @@ def build_multimodal_model(
         ``"pool"`` averages over time instead (bag of words; several times faster).
     vocab_size : int
         Needed when ``"text"`` is used (``preprocessor.vocab_size``).
-    num_classes : int
+    n_classes : int
         Output classes (9 for Shapes World).
     aux_weight : float
         Loss weight of the auxiliary single-modality heads (0 = none; ~0.5 helps).
@@ -241,7 +251,7 @@ def build_multimodal_model(
     Returns
     -------
     MultimodalModel
-        ``model.fit(inputs_dict, int_labels)``, ``model.predict(inputs_dict)`` -> ``(n, num_classes)``.
+        ``model.fit(inputs_dict, int_labels)``, ``model.predict(inputs_dict)`` -> ``(n, n_classes)``.
 
     Example
     -------
@@ -251,25 +261,35 @@ def build_multimodal_model(
     (None, 9)
     """
     mods = _check_modalities(modalities)
-    if fusion not in FUSIONS:
-        raise ValueError(f"fusion: expected one of {FUSIONS}, got {fusion!r}")
+    fusion = check_choice("fusion", fusion, FUSIONS)
+    n_classes = check_int("n_classes", n_classes, min_value=2)
+    width, filters = check_int("width", width, min_value=1), check_int("filters", filters, min_value=1)
+    if vocab_size is not None:
+        vocab_size = check_int("vocab_size", vocab_size, min_value=3)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    compile = check_bool("compile", compile)
+    if seed is not None:
+        seed = check_int("seed", seed, min_value=0)
+    if name is not None:
+        name = check_str("name", name)
     if not isinstance(rnn, str) or rnn not in SEQUENCE_KINDS:
         raise ValueError(f"rnn: expected one of {SEQUENCE_KINDS}, got {rnn!r}")
-    if fusion == "weighted" and weighted_mode not in WEIGHTED_MODES:
-        raise ValueError(f"weighted_mode: expected one of {WEIGHTED_MODES}, got {weighted_mode!r}")
+    weighted_mode = check_choice("weighted_mode", weighted_mode, WEIGHTED_MODES)
     if weights is not None and not (fusion == "weighted" and weighted_mode == "fixed"):
         raise ValueError("weights: only used with fusion='weighted', weighted_mode='fixed'")
     if fusion == "inject" and "text" not in mods:
         raise ValueError(f"fusion: 'inject' needs the 'text' modality, got modalities {list(mods)}")
     if "text" in mods and vocab_size is None and encoders == "new":
         raise ValueError("vocab_size: required when 'text' is a modality, got None")
-    if isinstance(aux_weight, bool) or not isinstance(aux_weight, (int, float)) or aux_weight < 0:
-        raise ValueError(f"aux_weight: expected a non-negative number, got {aux_weight!r}")
+    aux_weight = check_real("aux_weight", aux_weight, min_value=0)
+    if modality_dropout is not None:
+        check_instance("modality_dropout", modality_dropout, Mapping, " {modality: rate}")
     modality_dropout = dict(modality_dropout or {})
     bad = [m for m in modality_dropout if m not in mods]
     if bad:
         raise ValueError(f"modality_dropout: keys must be among modalities {list(mods)}, got {bad}")
     if order is not None:
+        order = check_str_sequence("order", order)
         if fusion != "sequential":
             raise ValueError("order: only used with fusion='sequential'")
         if sorted(order) != sorted(mods):
@@ -305,7 +325,7 @@ def build_multimodal_model(
     if aux_weight > 0 and len(mods) > 1:
         for m in mods:
             if m in features:  # (with inject, the caption has no features of its own)
-                head = layers.Dense(num_classes, activation="softmax", name=f"{m}_aux")
+                head = layers.Dense(n_classes, activation="softmax", name=f"{m}_aux")
                 outputs_aux.append(head(features[m]))
 
     dropped = {
@@ -331,7 +351,7 @@ def build_multimodal_model(
         fused = WeightedFusion(width, mode=weighted_mode, weights=weights, name="fusion")(feats)
 
     hidden = layers.Dense(width, activation="elu", name="head_hidden")(fused)
-    label = layers.Dense(num_classes, activation="softmax", name="label")(hidden)
+    label = layers.Dense(n_classes, activation="softmax", name="label")(hidden)
     outputs = [label, *outputs_aux] if outputs_aux else label
     model = MultimodalModel(
         inputs=inputs,
@@ -350,6 +370,7 @@ def build_multimodal_model(
 
 def count_params(model: keras.Model) -> int:
     """Number of trainable parameters of ``model``."""
+    check_instance("model", model, keras.Model)
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
@@ -368,8 +389,8 @@ def modality_encoder(model: keras.Model, modality: str) -> keras.Model:
     >>> modality_encoder(image_only, "image").output_shape  # doctest: +SKIP
     (None, 32)
     """
-    if modality not in FEATURE_LAYERS:
-        raise ValueError(f"modality: expected one of {MODALITIES}, got {modality!r}")
+    check_instance("model", model, keras.Model)
+    modality = check_choice("modality", modality, MODALITIES)
     names = {layer.name for layer in model.layers}
     feature_layer = FEATURE_LAYERS[modality]
     if feature_layer not in names and f"{modality}_features" in names:  # encoders built with rnn="pool"
@@ -393,6 +414,9 @@ def extract_features(encoders: Mapping[str, keras.Model], inputs: Mapping[str, n
     -------
     >>> feats = extract_features({"image": enc}, {"image": images})  # doctest: +SKIP
     """
+    check_instance("encoders", encoders, Mapping, " of modality -> keras.Model")
+    check_instance("inputs", inputs, Mapping, " of modality -> array")
+    batch_size = check_int("batch_size", batch_size, min_value=1)
     missing = [m for m in encoders if m not in inputs]
     if missing:
         raise ValueError(f"inputs: no arrays for modalities {missing}; got {sorted(inputs)}")
@@ -419,11 +443,10 @@ def corrupt(inputs: Mapping[str, np.ndarray], modality: str, level: float, seed:
     -------
     >>> noisy = corrupt(test.inputs, "image", 0.5)  # doctest: +SKIP
     """
-    if modality not in inputs:
-        raise ValueError(f"modality: expected one of {sorted(inputs)}, got {modality!r}")
-    if not 0.0 <= level <= 1.0:
-        raise ValueError(f"level: expected a noise level in [0, 1], got {level!r}")
-    rng = np.random.default_rng(seed)
+    check_instance("inputs", inputs, Mapping, " of modality -> array")
+    modality = check_choice("modality", modality, sorted(inputs))
+    level = check_real("level", level, min_value=0, max_value=1)
+    rng = np.random.default_rng(check_int("seed", seed, min_value=0))
     out = dict(inputs)
     x = inputs[modality]
     if modality == "text":
@@ -442,8 +465,8 @@ def missing(inputs: Mapping[str, np.ndarray], modality: str) -> dict:
     -------
     >>> no_text = missing(test.inputs, "text")  # doctest: +SKIP
     """
-    if modality not in inputs:
-        raise ValueError(f"modality: expected one of {sorted(inputs)}, got {modality!r}")
+    check_instance("inputs", inputs, Mapping, " of modality -> array")
+    modality = check_choice("modality", modality, sorted(inputs))
     out = dict(inputs)
     out[modality] = np.zeros_like(inputs[modality])
     return out
@@ -460,7 +483,8 @@ def robustness_auc(levels: Sequence[float], accuracies: Sequence[float]) -> floa
     >>> robustness_auc([0, 0.5, 1], [1.0, 0.5, 0.0])
     0.5
     """
-    x, y = np.asarray(levels, float), np.asarray(accuracies, float)
+    x = check_array("levels", levels, ndim=1, dtype=float)
+    y = check_array("accuracies", accuracies, ndim=1, dtype=float)
     if x.ndim != 1 or x.shape != y.shape or len(x) < 2:
         raise ValueError(f"accuracies: expected one per level (>= 2 levels), got {y.shape} for {x.shape}")
     if np.any(np.diff(x) <= 0):

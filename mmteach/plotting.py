@@ -11,17 +11,28 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from mmteach.validation import (
+    check_array,
+    check_instance,
+    check_int,
+    check_real,
+    check_str,
+    check_str_sequence,
+    describe,
+)
 
 
 def show_samples(sw, n: int = 12, cols: int = 6, title_column: str = "label_name"):
     """A grid of the first ``n`` images of a ShapesWorld, titled by ``title_column``."""
     import matplotlib.pyplot as plt
 
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: expected a positive int, got {n!r}")
+    n, cols = check_int("n", n, min_value=1), check_int("cols", cols, min_value=1)
+    if not hasattr(sw, "meta") or not hasattr(sw, "images"):
+        raise TypeError(f"sw: expected a ShapesWorld (e.g. load_shapes_world()), got {describe(sw)}")
     if title_column not in sw.meta:
         raise ValueError(f"title_column: expected one of {list(sw.meta.columns)}, got {title_column!r}")
     n = min(n, len(sw))
@@ -42,8 +53,11 @@ def show_waveform_and_spectrogram(
     """The waveform (amplitude over seconds) above its log spectrogram (frequency over time)."""
     import matplotlib.pyplot as plt
 
-    waveform = np.asarray(waveform)
-    spectrogram = np.asarray(spectrogram)
+    sample_rate = check_int("sample_rate", sample_rate, min_value=1)
+    frame_step = check_int("frame_step", frame_step, min_value=1)
+    title = check_str("title", title, non_empty=False)
+    waveform = check_array("waveform", waveform, finite=False)
+    spectrogram = check_array("spectrogram", spectrogram, finite=False)
     if waveform.ndim != 1 or spectrogram.ndim != 2:
         raise ValueError(
             f"waveform, spectrogram: expected 1-D and 2-D, got {waveform.shape} and {spectrogram.shape}"
@@ -65,8 +79,14 @@ def bar_table(values: dict, title: str = "", ylabel: str = "", reference: float 
     """A bar chart of ``{name: value}`` with an optional dashed reference line."""
     import matplotlib.pyplot as plt
 
+    check_instance("values", values, Mapping, " of name -> number")
     if not values:
         raise ValueError("values: expected a non-empty dict of name -> number, got an empty one")
+    title, ylabel = check_str("title", title, non_empty=False), check_str("ylabel", ylabel, non_empty=False)
+    if reference is not None:
+        reference = check_real("reference", reference)
+    if ax is not None and not hasattr(ax, "bar"):
+        raise TypeError(f"ax: expected a matplotlib Axes, got {describe(ax)}")
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 3))
     names = [str(k) for k in values]
@@ -83,23 +103,10 @@ def bar_table(values: dict, title: str = "", ylabel: str = "", reference: float 
 # --- notebooks 02-03: features (image grids, filters, feature maps, 2-D projection) ---------
 
 
-def _feat_array(name: str, value: object, ndim: tuple[int, ...]) -> np.ndarray:
-    array = np.asarray(value)
-    if array.ndim not in ndim:
-        raise ValueError(
-            f"{name}: expected {' or '.join(map(str, ndim))} dimensions, got shape {array.shape}"
-        )
-    if array.size == 0:
-        raise ValueError(f"{name}: expected a non-empty array, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(f"{name}: expected real numbers, got dtype {array.dtype}")
-    return array
-
-
-def _feat_positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
+def _check_grid_options(cell: object, suptitle: object) -> None:
+    check_real("cell", cell, positive=True)
+    if suptitle is not None:
+        check_str("suptitle", suptitle, non_empty=False)
 
 
 def _feat_grid(n: int, ncols: int, cell: float):
@@ -128,12 +135,17 @@ def image_grid(images, titles: Sequence[str] | None = None, ncols: int = 8, cmap
     >>> len(fig.axes)
     3
     """
-    images = _feat_array("images", images, (3, 4))
+    images = check_array("images", images, ndim=(3, 4), finite=False)
     if images.ndim == 4 and images.shape[-1] not in (1, 3):
         raise ValueError(f"images: expected 1 or 3 channels, got shape {images.shape}")
+    _check_grid_options(cell, suptitle)
+    if cmap is not None:
+        cmap = check_str("cmap", cmap)
+    if titles is not None:
+        titles = check_str_sequence("titles", titles, non_empty=False)
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"titles: expected {len(images)} titles, got {len(titles)}")
-    ncols = _feat_positive("ncols", ncols)
+    ncols = check_int("ncols", ncols, min_value=1)
     fig, axes = _feat_grid(len(images), ncols, cell)
     for i, ax in enumerate(axes):
         img = images[i]
@@ -160,8 +172,9 @@ def filter_grid(kernels, ncols: int = 8, cell: float = 1.0, suptitle: str | None
     >>> len(fig.axes)
     4
     """
-    kernels = _feat_array("kernels", kernels, (4,)).astype(float)
-    ncols = _feat_positive("ncols", ncols)
+    kernels = check_array("kernels", kernels, ndim=(4,), finite=False).astype(float)
+    ncols = check_int("ncols", ncols, min_value=1)
+    _check_grid_options(cell, suptitle)
     n = kernels.shape[-1]
     fig, axes = _feat_grid(n, ncols, cell)
     for i, ax in enumerate(axes):
@@ -189,9 +202,10 @@ def feature_map_grid(maps, n: int = 8, ncols: int = 8, cell: float = 1.2, suptit
     >>> len(fig.axes)
     4
     """
-    maps = _feat_array("maps", maps, (3,))
-    n = min(_feat_positive("n", n), maps.shape[-1])
-    ncols = _feat_positive("ncols", ncols)
+    maps = check_array("maps", maps, ndim=(3,), finite=False)
+    n = min(check_int("n", n, min_value=1), maps.shape[-1])
+    ncols = check_int("ncols", ncols, min_value=1)
+    _check_grid_options(cell, suptitle)
     fig, axes = _feat_grid(n, ncols, cell)
     for i, ax in enumerate(axes):
         ax.imshow(maps[..., i], cmap="magma")
@@ -216,7 +230,11 @@ def projection_scatter(points, labels, names: Sequence[str] | None = None, title
     """
     import matplotlib.pyplot as plt
 
-    points = _feat_array("points", points, (2,))
+    points = check_array("points", points, ndim=(2,), finite=False)
+    if title is not None:
+        title = check_str("title", title, non_empty=False)
+    xlabel = check_str("xlabel", xlabel, non_empty=False)
+    ylabel = check_str("ylabel", ylabel, non_empty=False)
     if points.shape[1] != 2:
         raise ValueError(f"points: expected shape (n, 2), got {points.shape}")
     labels = np.asarray(labels)
@@ -224,6 +242,8 @@ def projection_scatter(points, labels, names: Sequence[str] | None = None, title
         raise ValueError(
             f"labels: expected {len(points)} integer labels, got shape {labels.shape}, dtype {labels.dtype}"
         )
+    if names is not None:
+        names = check_str_sequence("names", names)
     classes = np.unique(labels)
     if names is not None and (classes.min() < 0 or classes.max() >= len(names)):
         raise ValueError(

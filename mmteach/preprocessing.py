@@ -47,33 +47,15 @@ from mmteach.datasets import (  # noqa: F401 (scrub_pii, normalise_category re-e
     SPLITS,
     DataError,
     ShapesWorld,
-    _write_atomic,
     normalise_category,
     scrub_pii,
     sha256_file,
+    write_atomic,
 )
+from mmteach.validation import check_file_name, check_int, check_path, check_str, check_str_sequence
 
 PAD, OOV = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[a-z0-9\u4e00-\u9fff]+(?:-[a-z0-9]+)*|\[(?:email|phone)\]")
-
-
-def _check_texts(texts: object, name: str = "texts") -> list[str]:
-    """A list of str from an iterable of str; a clear TypeError otherwise."""
-    if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{name}: expected an iterable of strings, got a single {type(texts).__name__}")
-    if not isinstance(texts, Iterable):
-        raise TypeError(f"{name}: expected an iterable of strings, got {type(texts).__name__}")
-    texts = list(texts)
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise TypeError(f"{name}[{i}]: expected str, got {type(t).__name__}")
-    return texts
-
-
-def _check_positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------- text
@@ -131,10 +113,10 @@ def build_vocabulary(texts: Iterable[str], max_tokens: int | None = None, min_co
     >>> build_vocabulary(["a red box", "a blue box"])
     ['<pad>', '<unk>', 'a', 'box', 'blue', 'red']
     """
-    texts = _check_texts(texts)
+    texts = check_str_sequence("texts", texts, non_empty=False)
     if max_tokens is not None:
-        _check_positive_int(max_tokens, "max_tokens", 3)
-    _check_positive_int(min_count, "min_count", 1)
+        check_int("max_tokens", max_tokens, min_value=3)
+    check_int("min_count", min_count, min_value=1)
     counts = Counter(tok for t in texts for tok in tokenize(t))
     if not counts:
         raise ValueError("texts: expected at least one non-empty text, got none")
@@ -145,7 +127,7 @@ def build_vocabulary(texts: Iterable[str], max_tokens: int | None = None, min_co
 
 
 def _check_vocabulary(vocabulary: object) -> list[str]:
-    vocabulary = _check_texts(vocabulary, "vocabulary")
+    vocabulary = check_str_sequence("vocabulary", vocabulary, non_empty=False)
     if vocabulary[:2] != [PAD, OOV]:
         raise ValueError(f"vocabulary: expected to start with {[PAD, OOV]}, got {vocabulary[:2]}")
     if len(set(vocabulary)) != len(vocabulary):
@@ -164,8 +146,8 @@ def encode_texts(texts: Sequence[str], vocabulary: Sequence[str], sequence_lengt
     >>> encode_texts(["a red box"], ["<pad>", "<unk>", "a", "box", "red"], 5)
     array([[2, 4, 3, 0, 0]], dtype=int32)
     """
-    _check_positive_int(sequence_length, "sequence_length", 1)
-    texts = _check_texts(texts)
+    check_int("sequence_length", sequence_length, min_value=1)
+    texts = check_str_sequence("texts", texts, non_empty=False)
     vocabulary = _check_vocabulary(vocabulary)
     index = {w: i for i, w in enumerate(vocabulary)}
     out = np.zeros((len(texts), sequence_length), dtype=np.int32)
@@ -210,8 +192,8 @@ def log_spectrogram(audio: np.ndarray, frame_length: int = 128, frame_step: int 
     >>> log_spectrogram(np.zeros((2, 2000))).shape
     (2, 30, 65)
     """
-    frame_length = _check_positive_int(frame_length, "frame_length", 2)
-    frame_step = _check_positive_int(frame_step, "frame_step", 1)
+    frame_length = check_int("frame_length", frame_length, min_value=2)
+    frame_step = check_int("frame_step", frame_step, min_value=1)
     audio = np.asarray(audio)
     if audio.ndim == 1:
         audio = audio[None]
@@ -277,7 +259,7 @@ def quality_report(
     text_columns: Iterable[str] | None = None,
     file_columns: Iterable[str] | None = None,
     root: str | Path | None = None,
-    id_column: str | None = "id",
+    id_column: str | None = "auto",
 ) -> pd.DataFrame:
     """Count the data-quality problems of a metadata table, one row per (problem, column).
 
@@ -310,6 +292,7 @@ def quality_report(
         Folder the file references are relative to.
     id_column : str or None
         Column that should identify a row (for ``conflicting id``); None to skip.
+        The default ``"auto"`` uses the column ``id`` when the table has one.
 
     Returns
     -------
@@ -350,14 +333,22 @@ def quality_report(
             raise ValueError(
                 f"ranges[{column!r}]: expected finite (low, high) with low <= high, got {bounds!r}"
             )
-    texts = _present(df, ("caption_en", "caption_zh")) if text_columns is None else list(text_columns)
+    if text_columns is None:
+        texts = _present(df, ("caption_en", "caption_zh"))
+    else:
+        texts = check_str_sequence("text_columns", text_columns, non_empty=False)
     _check_columns(df, texts, "text_columns")
-    files = _present(df, ("image", "audio")) if file_columns is None else list(file_columns)
+    if file_columns is None:
+        files = _present(df, ("image", "audio"))
+    else:
+        files = check_str_sequence("file_columns", file_columns, non_empty=False)
     _check_columns(df, files, "file_columns")
-    if id_column is not None and id_column not in df.columns:
-        id_column = None
+    if id_column == "auto":
+        id_column = "id" if "id" in df.columns else None
+    if id_column is not None and check_str("id_column", id_column) not in df.columns:
+        raise ValueError(f"id_column: expected a column of df {list(df.columns)} or None, got {id_column!r}")
     if root is not None:
-        root = Path(root)
+        root = check_path("root", root)
         if not root.is_dir():
             raise ValueError("root: expected an existing folder, got a path that is not a folder")
 
@@ -433,7 +424,7 @@ def pseudonymise_ids(
     >>> pseudonymise_ids(["sw_00000", "sw_00001"], salt="course-secret", length=8)
     ['p_64eacea9', 'p_626118c0']
     """
-    ids = _check_texts(ids, "ids")
+    ids = check_str_sequence("ids", ids, non_empty=False)
     if not ids:
         raise ValueError("ids: expected at least one id, got none")
     if isinstance(salt, str):
@@ -442,7 +433,7 @@ def pseudonymise_ids(
         raise TypeError(f"salt: expected non-empty str or bytes, got {type(salt).__name__}")
     if not salt:
         raise ValueError("salt: expected a non-empty secret, got an empty one")
-    length = _check_positive_int(length, "length", 8)
+    length = check_int("length", length, min_value=8)
     if length > 64:
         raise ValueError(f"length: expected an int from 8 to 64, got {length}")
     if not isinstance(prefix, str):
@@ -477,21 +468,20 @@ def save_clean(df: pd.DataFrame, folder: str | Path, name: str = "metadata_clean
         raise ValueError(f"df: expected a non-empty table, got shape {df.shape}")
     if not isinstance(folder, (str, Path)):
         raise TypeError(f"folder: expected a path, got {type(folder).__name__}")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise ValueError(f"name: expected a plain file name (letters, digits, _ . -), got {name!r}")
+    name = check_file_name("name", name)
     if not all(isinstance(c, str) for c in df.columns) or df.columns.duplicated().any():
         raise ValueError("df: expected unique string column names")
     folder = Path(folder)
     data = df.to_csv(index=False, lineterminator="\n").encode("utf-8")
     csv_path = folder / f"{name}.csv"
-    _write_atomic(csv_path, data)
+    write_atomic(csv_path, data)
     info = {
         "file": csv_path.name,
         "sha256": hashlib.sha256(data).hexdigest(),
         "rows": len(df),
         "dtypes": {c: str(t) for c, t in df.dtypes.items()},
     }
-    _write_atomic(folder / f"{name}.json", (json.dumps(info, indent=1) + "\n").encode("utf-8"))
+    write_atomic(folder / f"{name}.json", (json.dumps(info, indent=1) + "\n").encode("utf-8"))
     return csv_path
 
 
@@ -504,9 +494,8 @@ def load_clean(folder: str | Path, name: str = "metadata_clean") -> pd.DataFrame
     -------
     >>> df = load_clean("/tmp/clean")  # doctest: +SKIP
     """
-    if not isinstance(folder, (str, Path)):
-        raise TypeError(f"folder: expected a path, got {type(folder).__name__}")
-    folder = Path(folder)
+    folder = check_path("folder", folder)
+    name = check_file_name("name", name)
     info_path, csv_path = folder / f"{name}.json", folder / f"{name}.csv"
     if not info_path.is_file() or not csv_path.is_file():
         raise DataError(f"{name}: {name}.csv or {name}.json not found in the folder; call save_clean first")
@@ -574,10 +563,10 @@ class ShapesWorldPreprocessor:
 
     def __init__(self, sequence_length: int = 16, max_tokens: int | None = None,
                  frame_length: int = 128, frame_step: int = 64) -> None:  # fmt: skip
-        self.sequence_length = _check_positive_int(sequence_length, "sequence_length", 1)
-        self.max_tokens = None if max_tokens is None else _check_positive_int(max_tokens, "max_tokens", 3)
-        self.frame_length = _check_positive_int(frame_length, "frame_length", 2)
-        self.frame_step = _check_positive_int(frame_step, "frame_step", 1)
+        self.sequence_length = check_int("sequence_length", sequence_length, min_value=1)
+        self.max_tokens = None if max_tokens is None else check_int("max_tokens", max_tokens, min_value=3)
+        self.frame_length = check_int("frame_length", frame_length, min_value=2)
+        self.frame_step = check_int("frame_step", frame_step, min_value=1)
         self.vocabulary: list[str] | None = None
         self.audio_scale: float | None = None
 
@@ -653,10 +642,7 @@ def load_prepared(split_names: Sequence[str] = ("train", "val", "test"), **kwarg
     """
     from mmteach.datasets import load_shapes_world
 
-    if isinstance(split_names, str):
-        raise TypeError(
-            f"split_names: expected a sequence of split names, got the single str {split_names!r}"
-        )
+    split_names = check_str_sequence("split_names", split_names)
     unknown = [s for s in split_names if s not in SPLITS]
     if unknown or not split_names:
         raise ValueError(f"split_names: expected names from {SPLITS}, got {list(split_names)!r}")

@@ -38,18 +38,19 @@ import numpy as np
 import pandas as pd
 
 from mmteach.datasets import (
-    _RGB,
+    COLOUR_RGB,
     COLOURS,
     SHAPES,
     SIZES,
     DataError,
-    _write_atomic,
     cache_dir,
     encode_png,
-    read_manifest,
+    read_checked,
     read_png,
     sha256_file,
+    write_atomic,
 )
+from mmteach.validation import check_instance, check_int, check_path, check_real
 
 SCENES_VERSION = 1
 SCENE_SIZE = 48
@@ -82,6 +83,9 @@ class Scenes:
     questions: pd.DataFrame
 
     def __post_init__(self) -> None:
+        check_instance("meta", self.meta, pd.DataFrame)
+        check_instance("images", self.images, np.ndarray)
+        check_instance("questions", self.questions, pd.DataFrame)
         if len(self.meta) != len(self.images):
             raise ValueError(
                 f"meta and images must have the same length, got {len(self.meta)} and {len(self.images)}"
@@ -121,12 +125,8 @@ def make_scenes(n: int, seed: int = 0, *, noise: float = 0.06) -> Scenes:
     noise : float
         Standard deviation of the pixel noise.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n: expected a positive int, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise: expected a finite number >= 0, got {noise!r}")
+    n, seed = check_int("n", n, min_value=1), check_int("seed", seed, min_value=0)
+    noise = check_real("noise", noise, min_value=0)
     metas, images, questions = [], [], []
     for block in range(-(-int(n) // _BLOCK)):
         rng = np.random.default_rng([SCENES_VERSION, int(seed), 7, block])
@@ -166,7 +166,7 @@ def _make_block(rng, start: int, noise: float):
          np.max([a * u + b * v for a, b in normals], axis=0) - 0.6 * r],
     )  # fmt: skip
     alpha = np.clip(0.5 - dist, 0, 1) * active[..., None, None]
-    fg = np.clip(_RGB[colour] + rng.uniform(-0.06, 0.06, (m, slots, 3)), 0, 1)
+    fg = np.clip(COLOUR_RGB[colour] + rng.uniform(-0.06, 0.06, (m, slots, 3)), 0, 1)
     image = np.broadcast_to(rng.uniform(0.35, 0.65, (m, 1, 1, 1)), (m, SCENE_SIZE, SCENE_SIZE, 3)).copy()
     for k in range(slots):
         a = alpha[:, k, :, :, None]
@@ -256,18 +256,18 @@ def default_scenes_root() -> Path:
 
 def build_scenes_snapshot(root: str | Path | None = None, n: int = N_SCENES, seed: int = 0) -> Path:
     """Write the scenes snapshot: PNG images, ``scenes.csv``, ``questions.csv``, manifest."""
-    root = Path(root) if root is not None else default_scenes_root()
+    root = check_path("root", root) if root is not None else default_scenes_root()
     sc = make_scenes(n, seed=seed)
     if (root / "images").is_dir():
         for old in (root / "images").iterdir():
             old.unlink()
     for i, name in enumerate(sc.meta["image"]):
-        _write_atomic(root / name, encode_png(sc.images[i]))
-    _write_atomic(root / "scenes.csv", sc.meta.to_csv(index=False, lineterminator="\n").encode())
-    _write_atomic(root / "questions.csv", sc.questions.to_csv(index=False, lineterminator="\n").encode())
+        write_atomic(root / name, encode_png(sc.images[i]))
+    write_atomic(root / "scenes.csv", sc.meta.to_csv(index=False, lineterminator="\n").encode())
+    write_atomic(root / "questions.csv", sc.questions.to_csv(index=False, lineterminator="\n").encode())
     files = sorted([*(root / "images").glob("*.png"), root / "scenes.csv", root / "questions.csv"])
     lines = [f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in files]
-    _write_atomic(root / "MANIFEST.sha256", "".join(lines).encode())
+    write_atomic(root / "MANIFEST.sha256", "".join(lines).encode())
     return root
 
 
@@ -275,16 +275,16 @@ def verify_scenes(root: str | Path | None = None) -> int:
     """Check every scenes file against its checksum; DataError names the first bad one."""
     from mmteach.datasets import verify_snapshot
 
-    return verify_snapshot(Path(root) if root is not None else default_scenes_root())
+    return verify_snapshot(check_path("root", root) if root is not None else default_scenes_root())
 
 
 def load_scenes(root: str | Path | None = None, split: str | None = None) -> Scenes:
-    """Load the bundled scenes (checksums verified on first load, decoded images cached)."""
+    """Load the bundled scenes: every load checks the tables' checksums; decoded images are cached."""
     import hashlib
 
     if split is not None and split not in ("train", "val", "test"):
         raise ValueError(f"split: expected 'train', 'val', 'test' or None, got {split!r}")
-    root = Path(root) if root is not None else default_scenes_root()
+    root = check_path("root", root) if root is not None else default_scenes_root()
     manifest = root / "MANIFEST.sha256"
     if not manifest.is_file():
         raise DataError(f"{manifest}: manifest not found; run `mmteach data build` or restore data/")
@@ -297,18 +297,19 @@ def load_scenes(root: str | Path | None = None, split: str | None = None) -> Sce
                 images = z["images"]
         except (OSError, ValueError, KeyError):
             cache.unlink(missing_ok=True)
+    # the two tables are checked on every load (milliseconds); the images when they are decoded
+    meta = pd.read_csv(io.BytesIO(read_checked(root, "scenes.csv")), dtype={"caption": str, "objects": str})
+    questions = pd.read_csv(
+        io.BytesIO(read_checked(root, "questions.csv")), dtype=str, keep_default_na=False
+    )
     if images is None:
         verify_scenes(root)
-        read_manifest(root)
-        meta_ids = pd.read_csv(root / "scenes.csv")["image"]
-        images = np.stack([read_png(root / name) for name in meta_ids])
+        images = np.stack([read_png(root / name) for name in meta["image"]])
         buffer = io.BytesIO()
         np.savez(buffer, images=images)
         try:
-            _write_atomic(cache, buffer.getvalue())
+            write_atomic(cache, buffer.getvalue())
         except OSError:
             pass
-    meta = pd.read_csv(root / "scenes.csv", dtype={"caption": str, "objects": str})
-    questions = pd.read_csv(root / "questions.csv", dtype=str, keep_default_na=False)
     sc = Scenes(meta, images, questions)
     return sc.split(split) if split else sc

@@ -60,12 +60,12 @@ def accuracy_margin(accuracy: float, n: int, z: float = 1.96) -> float:
     return float(z) * math.sqrt(p * (1.0 - p) / n)
 
 
-def with_margin(accuracies: Mapping[str, float], n: int, decimals: int = 2):
+def with_margin(scores: Mapping[str, float], n: int, decimals: int = 2):
     """A table of accuracies with their 95% margins, for comparing models on one test set.
 
     Parameters
     ----------
-    accuracies : mapping of str to float
+    scores : mapping of str to float
         Model name -> accuracy on the same ``n`` test samples.
     n : int
         Number of test samples.
@@ -85,10 +85,10 @@ def with_margin(accuracies: Mapping[str, float], n: int, decimals: int = 2):
     """
     import pandas as pd
 
-    if not isinstance(accuracies, Mapping) or not accuracies:
-        raise TypeError(f"accuracies: expected a non-empty mapping of name -> accuracy, got {accuracies!r}")
+    if not isinstance(scores, Mapping) or not scores:
+        raise TypeError(f"scores: expected a non-empty mapping of name -> accuracy, got {scores!r}")
     rows = {
-        str(name): {"accuracy": _check_accuracy(f"accuracies[{name!r}]", acc), "± (95%)": accuracy_margin(acc, n)}
-        for name, acc in accuracies.items()
+        str(name): {"accuracy": _check_accuracy(f"scores[{name!r}]", acc), "± (95%)": accuracy_margin(acc, n)}
+        for name, acc in scores.items()
     }
     return pd.DataFrame.from_dict(rows, orient="index").round(decimals)

@@ -35,9 +35,11 @@ from __future__ import annotations
 import copy
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from mmteach.validation import check_bool, check_instance, check_int, check_path, describe
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -104,6 +106,7 @@ def solution_lines(source: str) -> list[str]:
     >>> solution_lines("a = 1\\n### BEGIN SOLUTION\\nb = 2\\n\\n### END SOLUTION")
     ['b = 2']
     """
+    source = check_instance("source", source, str)
     lines, inside = [], False
     for line in source.splitlines():
         marker = line.strip()
@@ -118,6 +121,7 @@ def solution_lines(source: str) -> list[str]:
 
 def is_solution_cell(cell) -> bool:
     """A code cell tagged ``solution`` or holding a ``### BEGIN SOLUTION`` line."""
+    check_instance("cell", cell, Mapping, " (a notebook cell)")
     if cell.get("cell_type") != "code":
         return False
     tags = cell.get("metadata", {}).get("tags", [])
@@ -126,6 +130,7 @@ def is_solution_cell(cell) -> bool:
 
 def check_name(cell) -> str | None:
     """The ``<name>`` of the first ``check_<name>(...)`` call in a code cell, else None."""
+    check_instance("cell", cell, Mapping, " (a notebook cell)")
     if cell.get("cell_type") != "code" or is_solution_cell(cell):
         return None
     match = CHECK_CALL.search(cell.get("source", ""))
@@ -157,6 +162,8 @@ def find_exercises(nb) -> list[Exercise]:
     >>> find_exercises(nb)
     [Exercise(name='x', solution_index=0, check_index=1)]
     """
+    if not hasattr(nb, "cells") and not (isinstance(nb, Mapping) and "cells" in nb):
+        raise TypeError(f"nb: expected an nbformat notebook, got {describe(nb)}")
     cells = nb.cells if hasattr(nb, "cells") else nb["cells"]
     found: list[Exercise] = []
     seen: dict[str, int] = {}
@@ -216,8 +223,7 @@ def student_notebook(nb, points: int = 1):
     """
     if not hasattr(nb, "cells"):
         raise TypeError(f"nb: expected an nbformat notebook, got {type(nb).__name__}")
-    if not isinstance(points, int) or isinstance(points, bool) or points < 1:
-        raise ValueError(f"points: expected a positive int, got {points!r}")
+    points = check_int("points", points, min_value=1)
     out = _with_metadata(nb, points)
     for ex in find_exercises(out):
         cell = out.cells[ex.solution_index]
@@ -237,8 +243,7 @@ def teacher_notebook(nb, points: int = 1):
     """
     if not hasattr(nb, "cells"):
         raise TypeError(f"nb: expected an nbformat notebook, got {type(nb).__name__}")
-    if not isinstance(points, int) or isinstance(points, bool) or points < 1:
-        raise ValueError(f"points: expected a positive int, got {points!r}")
+    points = check_int("points", points, min_value=1)
     for ex in find_exercises(nb):  # fail early on broken markers, like the student copy
         strip_solution(nb.cells[ex.solution_index].source)
     out = _with_metadata(nb, points)
@@ -261,8 +266,12 @@ def write_copies(
     """
     import nbformat
 
-    paths = [Path(p) for p in paths]
-    out = Path(out_dir)
+    if isinstance(paths, (str, bytes, os.PathLike)) or not isinstance(paths, Iterable):
+        raise TypeError(f"paths: expected a sequence of paths, got {describe(paths)}")
+    paths = [check_path(f"paths[{i}]", p) for i, p in enumerate(paths)]
+    out = check_path("out_dir", out_dir)
+    solutions, overwrite = check_bool("solutions", solutions), check_bool("overwrite", overwrite)
+    points = check_int("points", points, min_value=1)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir: expected a folder, got a file: {out}")
     for path in paths:

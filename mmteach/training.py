@@ -44,7 +44,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import os
-import random
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +55,17 @@ import numpy as np
 import pandas as pd
 
 from mmteach.datasets import ShapesWorld
+from mmteach.seeding import seed_everything  # noqa: F401 (part of this module's API)
+from mmteach.validation import (
+    check_array,
+    check_bool,
+    check_instance,
+    check_int,
+    check_path,
+    check_str,
+    check_str_sequence,
+    describe,
+)
 
 __all__ = [
     "FitResult",
@@ -75,37 +85,6 @@ METRICS: tuple[str, ...] = ("accuracy", "f1_macro", "loss")
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras (and turn on op determinism).
-
-    :func:`cross_validate` calls it at the start of every fold with ``seed + fold``, in
-    whichever process runs the fold, so a fold gives the same result serially and in a
-    worker process.
-
-    Example
-    -------
-    >>> seed_everything(0)  # doctest: +SKIP
-    """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    import keras
-    import tensorflow as tf
-
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _n_samples(name: str, x: Any) -> int:
@@ -174,7 +153,10 @@ def _for_model(model: Any, x: Any) -> Any:
     names = _input_names(model)
     if not names or not all(n in x for n in names):
         return dict(x)
-    structure = getattr(model, "_inputs_struct", None)
+    try:
+        structure = model.input  # a functional model's inputs as declared: a dict, a list or one tensor
+    except (AttributeError, ValueError):  # a subclassed model has no declared inputs
+        structure = None
     if isinstance(structure, Mapping) or structure is None:
         return {n: x[n] for n in names}
     if isinstance(structure, (list, tuple)):
@@ -200,7 +182,9 @@ def predict_proba(model: Any, x: Any, batch_size: int = 256) -> np.ndarray:
     >>> proba = predict_proba(model, x_val)  # doctest: +SKIP
     >>> proba.argmax(axis=1)  # doctest: +SKIP
     """
-    _check_int("batch_size", batch_size, 1)
+    check_int("batch_size", batch_size, min_value=1)
+    if not callable(model):
+        raise TypeError(f"model: expected a Keras model, got {describe(model)}")
     x = _for_model(model, x)
     n = _n_samples("x", x)
     parts = []
@@ -326,8 +310,8 @@ def fold_indices(labels: Any, n_splits: int = 5, seed: int = 0, shuffle: bool = 
     y = np.asarray(labels)
     if y.ndim != 1 or len(y) == 0:
         raise ValueError(f"labels: expected a non-empty 1-d array, got shape {y.shape}")
-    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
-        raise ValueError(f"n_splits: expected an int >= 2 (at least two folds), got {n_splits!r}")
+    n_splits = check_int("n_splits", n_splits, min_value=2)
+    seed, shuffle = check_int("seed", seed, min_value=0), check_bool("shuffle", shuffle)
     _, counts = np.unique(y, return_counts=True)
     if n_splits > counts.min():
         raise ValueError(
@@ -409,14 +393,16 @@ def _run_tasks(tasks: list[dict], n_jobs: int) -> list[dict]:
 # --------------------------------------------------------------------------- cross-validation
 
 
-def _check_common(build_model, epochs, batch_size, seed, n_jobs, preprocessor, modalities) -> None:
+def _check_common(build_model, epochs, batch_size, seed, n_jobs, preprocessor, modalities, fit_kwargs):
+    if fit_kwargs is not None:
+        check_instance("fit_kwargs", fit_kwargs, Mapping, " of keyword arguments for model.fit")
     if not callable(build_model):
         raise TypeError(
             f"build_model: expected a callable returning a compiled keras.Model, got {build_model!r}"
         )
-    _check_int("epochs", epochs, 1)
-    _check_int("batch_size", batch_size, 1)
-    _check_int("seed", seed, 0)
+    check_int("epochs", epochs, min_value=1)
+    check_int("batch_size", batch_size, min_value=1)
+    check_int("seed", seed, min_value=0)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs: expected a positive int or -1 (all cores), got {n_jobs!r}")
     if preprocessor is not None and not callable(preprocessor):
@@ -494,7 +480,7 @@ def cross_validate(
     >>> table = cross_validate(lambda prep: build_text(prep.vocab_size), sw, n_splits=3)  # doctest: +SKIP
     >>> summarize(table)  # doctest: +SKIP
     """
-    _check_common(build_model, epochs, batch_size, seed, n_jobs, preprocessor, modalities)
+    _check_common(build_model, epochs, batch_size, seed, n_jobs, preprocessor, modalities, fit_kwargs)
     _, y = _check_data(data, labels)
     folds = fold_indices(y, n_splits, seed)
     tasks = _fold_tasks(
@@ -543,6 +529,9 @@ def summarize(
     """
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"table: expected a pandas DataFrame of per-fold metrics, got {type(table).__name__}")
+    metrics = check_str_sequence("metrics", metrics)
+    if by is not None:
+        by = check_str("by", by)
     missing = [m for m in metrics if m not in table]
     if missing:
         raise ValueError(f"metrics: {missing} are not columns of table ({list(table.columns)})")
@@ -682,7 +671,7 @@ def select_model(
     """
     if scoring not in METRICS:
         raise ValueError(f"scoring: expected one of {METRICS}, got {scoring!r}")
-    _check_common(build_model, epochs, batch_size, seed, n_jobs, preprocessor, modalities)
+    _check_common(build_model, epochs, batch_size, seed, n_jobs, preprocessor, modalities, fit_kwargs)
     candidates = _grid(param_grid)
     _, y = _check_data(data, labels)
     folds = fold_indices(y, n_splits, seed)
@@ -808,14 +797,20 @@ def fit(
         raise TypeError(
             f"build_model: expected a callable returning a compiled keras.Model, got {build_model!r}"
         )
-    _check_int("epochs", epochs, 1)
-    _check_int("batch_size", batch_size, 1)
+    check_int("epochs", epochs, min_value=1)
+    check_int("batch_size", batch_size, min_value=1)
     if seed is not None:
-        _check_int("seed", seed, 0)
+        check_int("seed", seed, min_value=0)
+    restore_best_weights = check_bool("restore_best_weights", restore_best_weights)
+    verbose = check_int("verbose", verbose, min_value=0, max_value=2)
+    if checkpoint_dir is not None:
+        check_path("checkpoint_dir", checkpoint_dir)
+    if callbacks is not None and (isinstance(callbacks, str) or not isinstance(callbacks, Sequence)):
+        raise TypeError(f"callbacks: expected a list of keras callbacks, got {describe(callbacks)}")
     n = _n_samples("x", x)
     if n == 0:
         raise ValueError("x: expected at least one sample, got 0")
-    y = np.asarray(y)
+    y = check_array("y", y, finite=False)
     if len(y) != n:
         raise ValueError(f"y: expected {n} labels (one per sample of x), got {len(y)}")
     if validation_data is not None:
@@ -832,7 +827,7 @@ def fit(
     if monitor.startswith("val_") and validation_data is None and (checkpoint_dir is not None or patience):
         raise ValueError(f"monitor: {monitor!r} needs validation_data; pass it or monitor a training metric")
     if patience is not None:
-        _check_int("patience", patience, 1)
+        check_int("patience", patience, min_value=1)
     if not isinstance(checkpoint_name, str) or not checkpoint_name or "/" in checkpoint_name:
         raise ValueError(f"checkpoint_name: expected a plain file name, got {checkpoint_name!r}")
     if strategy is not None and not hasattr(strategy, "scope"):

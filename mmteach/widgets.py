@@ -28,6 +28,18 @@ from typing import Any
 import ipywidgets as widgets
 
 from mmteach import device
+from mmteach.validation import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_labels,
+    check_real,
+    check_str,
+    check_str_sequence,
+    describe,
+)
 
 __all__ = [
     "DEVICE_OPTIONS",
@@ -69,6 +81,8 @@ def describe_devices(cpus: Sequence[str], gpus: Sequence[str]) -> str:
     >>> describe_devices(["/device:CPU:0"], ["/device:GPU:0"])
     'Found: <b>1 CPU</b> (CPU:0) and <b>1 GPU</b> (GPU:0).'
     """
+    cpus = check_str_sequence("cpus", cpus, non_empty=False)
+    gpus = check_str_sequence("gpus", gpus, non_empty=False)
     cpu_part = f"<b>{len(cpus)} CPU</b> ({', '.join(html.escape(_short(c)) for c in cpus)})"
     if gpus:
         gpu_list = ", ".join(html.escape(_short(g)) for g in gpus)
@@ -87,6 +101,7 @@ def device_tooltips(gpus: Sequence[str]) -> dict[str, str]:
     >>> device_tooltips([])["gpu"].startswith("Disabled")
     True
     """
+    gpus = check_str_sequence("gpus", gpus, non_empty=False)
     if gpus:
         gpu_tip = f"Run mmteach's work on the first GPU (/GPU:0 = {_short(gpus[0])})."
     else:
@@ -121,6 +136,8 @@ def device_status(choice: str, resolved: str, gpus: Sequence[str], note: str = "
     True
     """
     kind, _ = device.parse_choice(choice)
+    resolved, note = check_str("resolved", resolved), check_str("note", note, non_empty=False)
+    gpus = check_str_sequence("gpus", gpus, non_empty=False)
     label = dict((value, text) for text, value in DEVICE_OPTIONS)[kind]
     where = f"<code>{html.escape(resolved)}</code>"
     if kind == "auto":
@@ -307,11 +324,9 @@ def rebalance_weights(weights: Sequence[float], index: int, value: float) -> lis
     >>> rebalance_weights([0.5, 0.25, 0.25], 0, 0.2)
     [0.2, 0.4, 0.4]
     """
-    w = [float(x) for x in weights]
-    if not w or not 0 <= index < len(w):
-        raise ValueError(f"index: expected 0..{len(w) - 1}, got {index!r}")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"value: expected a weight in [0, 1], got {value!r}")
+    w = check_array("weights", weights, ndim=1, dtype=float).tolist()
+    index = check_int("index", index, min_value=0, max_value=len(w) - 1)
+    value = check_real("value", value, min_value=0, max_value=1)
     if len(w) == 1:
         return [1.0]
     rest = sum(x for i, x in enumerate(w) if i != index)
@@ -336,7 +351,8 @@ def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: in
     """
     import numpy as np
 
-    y_true, y_pred = np.asarray(y_true, int), np.asarray(y_pred, int)
+    n_classes = check_int("n_classes", n_classes, min_value=1)
+    y_true, y_pred = check_labels("y_true", y_true, n_classes), check_labels("y_pred", y_pred, n_classes)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_pred: expected shape {y_true.shape} like y_true, got {y_pred.shape}")
     cm = np.zeros((n_classes, n_classes), dtype=int)
@@ -352,6 +368,10 @@ def confusion_html(cm, class_names: Sequence[str]) -> str:
     >>> "<table" in confusion_html([[1, 0], [0, 1]], ["a", "b"])
     True
     """
+    class_names = check_str_sequence("class_names", class_names)
+    cm = check_array("cm", cm, ndim=2)
+    if cm.shape != (len(class_names), len(class_names)):
+        raise ValueError(f"cm: expected shape {(len(class_names),) * 2} (one row per class), got {cm.shape}")
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in class_names)
     rows = []
     for name, row in zip(class_names, cm, strict=True):
@@ -376,6 +396,10 @@ def weights_html(modalities: Sequence[str], weights: Sequence[float], title: str
     >>> weights_html(["image", "text"], [0.25, 0.75], "learned weights")
     '<b>learned weights</b>: image 0.25, text 0.75'
     """
+    modalities, title = check_str_sequence("modalities", modalities), check_str("title", title)
+    weights = check_array("weights", weights, ndim=1, dtype=float)
+    if len(weights) != len(modalities):
+        raise ValueError(f"weights: expected one per modality ({len(modalities)}), got {len(weights)}")
     parts = ", ".join(f"{html.escape(m)} {w:.2f}" for m, w in zip(modalities, weights, strict=True))
     return f"<b>{html.escape(title)}</b>: {parts}"
 
@@ -388,6 +412,10 @@ def fusion_description(method: str, mode: str, weights: Sequence[float] | None =
     >>> fusion_description("parallel", "fixed").startswith("Parallel")
     True
     """
+    method = check_choice("method", method, FUSION_PICKER_METHODS)
+    mode = check_choice("mode", mode, FUSION_PICKER_MODES)
+    if weights is not None:
+        weights = check_array("weights", weights, ndim=1, dtype=float).tolist()
     if method == "parallel":
         return "Parallel fusion: concatenate the modality feature vectors side by side."
     if method == "sequential":
@@ -432,22 +460,29 @@ class FusionPicker(widgets.VBox):
                  class_names: Sequence[str] | None = None, epochs: int = 12,
                  batch_size: int = 64, **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
-        import numpy as np
 
         if not isinstance(train_features, dict) or not train_features:
             raise ValueError("train_features: expected a non-empty dict of modality -> array")
+        check_instance("test_features", test_features, dict, " of modality -> array")
         if sorted(test_features) != sorted(train_features):
             raise ValueError(
                 f"test_features: expected modalities {sorted(train_features)}, got {sorted(test_features)}"
             )
         self.modalities = list(train_features)
         self.train_features, self.test_features = train_features, test_features
-        self.train_labels = np.asarray(train_labels, int)
-        self.test_labels = np.asarray(test_labels, int)
-        n_classes = int(max(self.train_labels.max(), self.test_labels.max())) + 1
-        default_names = [str(i) for i in range(n_classes)]
-        self.class_names = list(class_names) if class_names is not None else default_names
-        self.epochs, self.batch_size = epochs, batch_size
+        if class_names is None:
+            n_classes = None
+        else:
+            class_names = check_str_sequence("class_names", class_names)
+            n_classes = len(class_names)
+        self.train_labels = check_labels("train_labels", train_labels, n_classes)
+        self.test_labels = check_labels("test_labels", test_labels, n_classes)
+        if class_names is None:
+            n_classes = int(max(self.train_labels.max(), self.test_labels.max())) + 1
+            class_names = [str(i) for i in range(n_classes)]
+        self.class_names = list(class_names)
+        self.epochs = check_int("epochs", epochs, min_value=1)
+        self.batch_size = check_int("batch_size", batch_size, min_value=1)
         self.width = int(next(iter(train_features.values())).shape[1])
         self.result: dict | None = None
 
@@ -512,7 +547,7 @@ class FusionPicker(widgets.VBox):
         self.output.value = "<i>Training...</i>"
         start = time.perf_counter()
         model = build_multimodal_model(self.modalities, encoders="features", width=self.width,
-                                       num_classes=len(self.class_names), name=f"picker_{method}",
+                                       n_classes=len(self.class_names), name=f"picker_{method}",
                                        **kwargs)  # fmt: skip
         model.fit(self.train_features, self.train_labels, epochs=self.epochs,
                   batch_size=self.batch_size, verbose=0)  # fmt: skip
@@ -596,6 +631,8 @@ def chat_entry_html(scene: str, question: str, reply: str, answered: bool) -> st
     >>> "red" in chat_entry_html("sc_00001", "what colour is the circle?", "red (99% sure)", True)
     True
     """
+    scene, question = check_str("scene", scene), check_str("question", question, non_empty=False)
+    reply, answered = check_str("reply", reply, non_empty=False), check_bool("answered", answered)
     style = "color:#1a7f37" if answered else "color:#b35900"
     return (f"<div><b>you</b> <small>({html.escape(scene)})</small>: {html.escape(question)}<br>"
             f"<b>assistant</b>: <span style='{style}'>{html.escape(reply)}</span></div>")  # fmt: skip
@@ -603,6 +640,8 @@ def chat_entry_html(scene: str, question: str, reply: str, answered: bool) -> st
 
 def chat_log_html(entries: Sequence[dict]) -> str:
     """The running chat log (oldest first); entries have ``scene, question, reply, answered``."""
+    if isinstance(entries, str | dict) or not isinstance(entries, Sequence):
+        raise TypeError(f"entries: expected a list of dict, got {describe(entries)}")
     if not entries:
         return "<i>Ask a question about the scene.</i>"
     return "".join(chat_entry_html(e["scene"], e["question"], e["reply"], e["answered"]) for e in entries)

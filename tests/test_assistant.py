@@ -108,7 +108,7 @@ def test_question_only_baseline_ignores_images(small):
 
 
 def test_cut_cells_follows_reading_order():
-    encoder = A._cell_encoder(8)
+    encoder = A.cell_encoder(8)
     x = np.random.default_rng(0).random((2, 48, 48, 3)).astype("float32")
     cut = np.asarray(encoder.get_layer("cut_cells")(x)).reshape(2, 9, 16, 16, 3)
     for k in range(9):
@@ -117,7 +117,7 @@ def test_cut_cells_follows_reading_order():
 
 
 def test_cell_targets_match_the_annotations(small):
-    shapes, colours = A._cell_targets(small)
+    shapes, colours = A.cell_targets(small)
     assert shapes.shape == colours.shape == (len(small), 9)
     for i in range(5):
         objs = small.objects(i)

@@ -187,7 +187,7 @@ def test_constructor_and_train_validation(small):
         MultimodalClassifier(("image", "audio"), modality_dropout={"text": 0.3})
     with pytest.raises(ValueError, match="class_names"):
         MultimodalClassifier(class_names=["a", "a"])
-    with pytest.raises(ValueError, match="aux_weight"):
+    with pytest.raises(TypeError, match="aux_weight"):
         MultimodalClassifier(aux_weight="much")
     with pytest.raises(ValueError, match="learning_rate"):
         MultimodalClassifier(learning_rate=0)

@@ -50,3 +50,37 @@ def test_course_models_cover_every_fusion_and_the_cost_table_counts_them():
     rows = table.set_index("model")
     assert rows.loc["image CNN", "MACs/sample"] > 10 * rows.loc["text GRU", "MACs/sample"]
     assert rows.loc["text GRU", "parameters"] > 0
+
+
+def test_multiply_adds_leaves_keras_alone():
+    """Sequence lengths are read from one real call without patching keras.layers.Layer process-wide."""
+    call, during = keras.layers.Layer.__call__, []
+
+    class Probe(keras.layers.Layer):
+        def call(self, x):
+            during.append(keras.layers.Layer.__call__)  # what every other layer sees meanwhile
+            return x
+
+    inp = keras.Input((None, 3))
+    model = keras.Model(inp, keras.layers.SimpleRNN(4, name="rnn")(Probe()(inp)))
+    per_step = 3 * 4 + 4 * 4
+    assert C.multiply_adds(model) == per_step  # unknown length: one step
+    during.clear()
+    assert C.multiply_adds(model, np.zeros((2, 5, 3), "float32")) == 5 * per_step
+    assert during and all(f is call for f in during)
+    assert keras.layers.Layer.__call__ is call
+    assert all("call" not in vars(layer) for layer in model._flatten_layers(recursive=True))
+
+
+def test_an_application_without_a_builder_raises(monkeypatch):
+    builders = dict(C._APPLICATION_BUILDERS)
+    del builders["assistant"]
+    monkeypatch.setattr(C, "_APPLICATION_BUILDERS", builders)
+    with pytest.raises(LookupError, match="no builder for the application 'assistant'"):
+        C.course_models()
+
+
+def test_the_assistant_is_measured():
+    rows = [m for m in C.course_models() if m.name.startswith("assistant")]
+    assert len(rows) == 1
+    assert C.cost_table(rows).loc[0, "MACs/sample"] > 0

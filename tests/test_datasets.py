@@ -59,11 +59,11 @@ def test_generator_is_deterministic_and_prefix_stable():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"n": 0}, "n: expected a positive int"), ({"n": 2.5}, "n: expected"), ({"n": 5, "seed": -1}, "seed"),
+    [({"n": 0}, "n: expected an int >= 1"), ({"n": 2.5}, "n: expected"), ({"n": 5, "seed": -1}, "seed"),
      ({"n": 5, "image_noise": float("nan")}, "image_noise"), ({"n": 5, "audio_noise": -1.0}, "audio_noise")],
 )  # fmt: skip
 def test_generator_rejects_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((TypeError, ValueError), match=match):  # n=2.5 is a TypeError, the rest ValueErrors
         ds.make_shapes_world(**kwargs)
 
 
@@ -71,7 +71,7 @@ def test_captions_are_parallel_and_varied(generated):
     en, zh = generated.captions, generated.captions_zh
     assert all(en) and all(zh)
     assert len(set(en)) > 500  # templates, synonyms and omissions give variety
-    words = {ds.SHAPES[k]: v for k, v in ds._EN["shape"].items()}
+    words = {ds.SHAPES[k]: v for k, v in ds.CAPTION_WORDS["shape"].items()}
     named = generated.meta.apply(lambda r: any(w in r["caption_en"] for w in words[r["shape"]]), axis=1)
     assert 0.4 < named.mean() < 0.6  # the shape is named only half of the time
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in c) for c in zh[:100])

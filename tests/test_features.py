@@ -98,7 +98,7 @@ def test_rnn_parameter_count_rejects_bad_args():
         F.rnn_parameter_count("transformer", 4, 4)
     with pytest.raises(ValueError, match="units"):
         F.rnn_parameter_count("gru", 4, 0)
-    with pytest.raises(ValueError, match="input_dim"):
+    with pytest.raises(TypeError, match="input_dim"):
         F.rnn_parameter_count("gru", 2.5, 4)
 
 
@@ -166,18 +166,18 @@ def test_encoder_for_dispatches():
     ("factory", "kwargs", "error", "match"),
     [
         (F.image_encoder, {"width": 0}, ValueError, "width"),
-        (F.image_encoder, {"width": True}, ValueError, "width"),
-        (F.image_encoder, {"filters": 2.0}, ValueError, "filters"),
+        (F.image_encoder, {"width": True}, TypeError, "width"),
+        (F.image_encoder, {"filters": 2.0}, TypeError, "filters"),
         (F.image_encoder, {"input_shape": (32, 32)}, ValueError, "input_shape"),
         (F.image_encoder, {"input_shape": (4, 4, 3)}, ValueError, "input_shape"),
-        (F.image_encoder, {"name": ""}, TypeError, "name"),
+        (F.image_encoder, {"name": ""}, ValueError, "name"),
         (F.text_encoder, {"vocab_size": 1}, ValueError, "vocab_size"),
         (F.text_encoder, {"vocab_size": 10, "rnn": "transformer"}, ValueError, "rnn"),
         (F.audio_encoder, {"rnn": "mean"}, ValueError, "rnn"),
         (F.text_encoder, {"vocab_size": 10, "embed_dim": -1}, ValueError, "embed_dim"),
         (F.text_encoder, {"vocab_size": 10, "sequence_length": 0}, ValueError, "sequence_length"),
         (F.audio_encoder, {"bins": 0}, ValueError, "bins"),
-        (F.audio_encoder, {"frames": "30"}, ValueError, "frames"),
+        (F.audio_encoder, {"frames": "30"}, TypeError, "frames"),
         (F.encoder_for, {"modality": "smell"}, ValueError, "modality"),
         (F.encoder_for, {"modality": 3}, TypeError, "modality"),
         (F.encoder_for, {"modality": "text"}, ValueError, "vocab_size"),

@@ -88,10 +88,10 @@ def test_recall_table():
     assert t.loc["image->text", "R@1"] == 1.0 and t.loc["chance", "R@5"] == pytest.approx(0.25)
 
 
-@pytest.mark.parametrize(("s", "k", "match"), [(np.ones((2, 3)), 1, "square"), (np.eye(3), 0, "k"),
-                                               (np.eye(3), 1.5, "k")])  # fmt: skip
-def test_recall_bad_inputs(s, k, match):
-    with pytest.raises(ValueError, match=match):
+@pytest.mark.parametrize(("s", "k", "error", "match"), [(np.ones((2, 3)), 1, ValueError, "square"),
+                          (np.eye(3), 0, ValueError, "k"), (np.eye(3), 1.5, TypeError, "k")])  # fmt: skip
+def test_recall_bad_inputs(s, k, error, match):
+    with pytest.raises(error, match=match):
         retrieval.recall_at_k(s, k)
 
 

@@ -68,7 +68,7 @@ def test_yes_no_answers_are_balanced(generated):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="n: expected a positive int"):
+    with pytest.raises(ValueError, match="n: expected an int >= 1"):
         scenes.make_scenes(0)
     with pytest.raises(ValueError, match="noise"):
         scenes.make_scenes(3, noise=-1)

@@ -67,10 +67,20 @@ def test_fold_indices_are_stratified_and_disjoint():
     assert sorted(np.concatenate([val for _, val in folds]).tolist()) == list(range(len(y)))
 
 
-@pytest.mark.parametrize("n_splits", [1, 0, -2, 7, 2.0, True])
-def test_bad_n_splits_is_a_clear_error(n_splits):
+@pytest.mark.parametrize(
+    ("n_splits", "error"),
+    [
+        (1, ValueError),
+        (0, ValueError),
+        (-2, ValueError),
+        (7, ValueError),
+        (2.0, TypeError),
+        (True, TypeError),
+    ],
+)
+def test_bad_n_splits_is_a_clear_error(n_splits, error):
     x, y = toy_data(18)  # 6 per class: at most 6 folds
-    with pytest.raises(ValueError, match="n_splits"):
+    with pytest.raises(error, match="n_splits"):
         training.cross_validate(build_dense, x, y, n_splits=n_splits)
 
 
@@ -88,7 +98,7 @@ def test_empty_data_is_a_clear_error(small_world):
     with pytest.raises(ValueError, match="data"):
         training.cross_validate(build_dense, np.zeros((0, 4)), np.zeros(0, dtype=int))
     with pytest.raises(ValueError, match="data"):
-        training.cross_validate(build_dense, small_world.subset(np.array([], dtype=int)))
+        training.cross_validate(build_dense, small_world.subset(np.zeros(len(small_world), dtype=bool)))
     with pytest.raises(ValueError, match="data"):
         training.cross_validate(build_dense, {})
 

@@ -31,18 +31,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from mmteach import scenes as _scenes
 from mmteach.preprocessing import build_vocabulary, encode_texts, tokenize
+from mmteach.validation import check_instance, check_int, check_real, check_str_sequence, describe
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = [
     "ANSWERS_BY_TYPE",
     "Answer",
     "Assistant",
     "accuracy_by_type",
+    "build_assistant_model",
+    "cell_encoder",
+    "cell_targets",
     "majority_baseline",
     "question_type",
     "train_assistant",
@@ -128,8 +136,20 @@ def _check_images(images, name: str = "images") -> np.ndarray:
     return arr.astype("float32") / (255.0 if np.issubdtype(arr.dtype, np.integer) else 1.0)
 
 
-def _cell_targets(sc) -> tuple[np.ndarray, np.ndarray]:
-    """Per scene, what each of the 9 cells holds: shape ids and colour ids (0 = empty cell)."""
+def cell_targets(sc) -> tuple[np.ndarray, np.ndarray]:
+    """Per scene, what each of the 9 cells holds: shape ids and colour ids (0 = empty cell).
+
+    Parameters
+    ----------
+    sc : mmteach.scenes.Scenes
+        The scenes, with their object annotations.
+
+    Returns
+    -------
+    shapes, colours : numpy.ndarray
+        ``(n_scenes, 9)`` int32 each, cells in row-major order.
+    """
+    check_instance("sc", sc, _scenes.Scenes)
     cells = GRID_CELLS
     shapes = np.zeros((len(sc), cells), "int32")
     colours = np.zeros((len(sc), cells), "int32")
@@ -147,13 +167,19 @@ def _grid_positions() -> np.ndarray:
     return np.array([[*np.eye(g)[r], *np.eye(g)[c], c] for r in range(g) for c in range(g)], "float32")
 
 
-def _cell_encoder(width: int):
+def cell_encoder(width: int):
     """Scene ``(batch, 48, 48, 3)`` -> what each of the 9 cells holds: ``(batch, 9, 4 + 5)``.
 
     The scene is cut into its 3x3 cells, ONE small CNN reads every 16x16 cell, and two
     softmax heads tell the cell's shape (empty/circle/square/triangle) and colour
     (empty/red/green/blue/yellow).
+
+    Parameters
+    ----------
+    width : int
+        Size of the cell vectors.
     """
+    width = check_int("width", width, min_value=1)
     import keras
     from keras import layers, ops
 
@@ -224,6 +250,31 @@ def _reasoner(vocab_size: int, width: int, heads: int):
     return keras.Model([cells_in, question], out, name="reasoner")
 
 
+def build_assistant_model(vocab_size: int, width: int = 32, heads: int = 2):
+    """The untrained assistant as one Keras model ``[scene, question ids] -> answer probabilities``.
+
+    :func:`train_assistant` trains the two parts (:func:`cell_encoder`, then the reasoner)
+    one after the other; this builds the same architecture at once (for counting costs).
+
+    Parameters
+    ----------
+    vocab_size : int
+        Question vocabulary size (padding and unknown included).
+    width : int
+        Size of the cell and question vectors.
+    heads : int
+        Number of sigmoid gates and of softmax attention heads.
+
+    Example
+    -------
+    >>> build_assistant_model(40).output_shape  # doctest: +SKIP
+    (None, 14)
+    """
+    vocab_size = check_int("vocab_size", vocab_size, min_value=3)
+    width, heads = check_int("width", width, min_value=1), check_int("heads", heads, min_value=1)
+    return _assemble(cell_encoder(width), _reasoner(vocab_size, width, heads))
+
+
 def _assemble(encoder, reasoner):
     """One model ``[scene, question ids] -> answer probabilities`` from the two parts."""
     import keras
@@ -262,20 +313,26 @@ class Assistant:
         Training curves.
     """
 
-    def __init__(self, model, vocabulary, history: dict | None = None):
+    def __init__(self, model: keras.Model | None, vocabulary, history: dict | None = None):
+        if model is not None and not callable(getattr(model, "predict", None)):
+            expected = "a keras.Model [scene, question] -> answer"
+            raise TypeError(f"model: expected {expected}, got {describe(model)}")
+        if history is not None:
+            check_instance("history", history, dict)
         self.model = model
-        self.vocabulary = list(vocabulary)
+        self.vocabulary = check_str_sequence("vocabulary", vocabulary)
         self._known = set(self.vocabulary[2:])
         self.answers = tuple(_scenes.ANSWERS)
         self.history = history or {}
 
     def encode_questions(self, questions) -> np.ndarray:
         """Questions -> ids ``(n, 12)``."""
+        questions = check_str_sequence("questions", questions, non_empty=False)
         return encode_texts([" ".join(tokenize(q)) for q in questions], self.vocabulary, QUESTION_LENGTH)
 
     def predict(self, images, questions) -> np.ndarray:
-        """Answer probabilities ``(n, 14)`` for many scene/question pairs (no checks of types)."""
-        questions = list(questions)
+        """Answer probabilities ``(n, 14)`` for many scene/question pairs."""
+        questions = check_str_sequence("questions", questions)
         x = [_check_images(images), self.encode_questions(questions)]
         if len(x[0]) != len(questions):
             raise ValueError(f"questions: expected one per image ({len(x[0])}), got {len(questions)}")
@@ -283,7 +340,7 @@ class Assistant:
 
     def answer_batch(self, images, questions) -> list[str]:
         """The most likely answer among those that fit each question's type."""
-        questions = list(questions)
+        questions = check_str_sequence("questions", questions)
         return _restrict(self.predict(images, questions), questions)
 
     def ask(self, image, question: str) -> Answer:
@@ -390,12 +447,6 @@ def _fit(model, x, y, val, epochs, batch_size, learning_rate, loss_weights=None)
     return {k: [float(v) for v in vs] for k, vs in hist.history.items()}
 
 
-def _check_positive_ints(**values) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
-
-
 def train_assistant(
     train,
     val=None,
@@ -442,22 +493,21 @@ def train_assistant(
     _check_scenes(train)
     if val is not None:
         _check_scenes(val, "val")
-    _check_positive_ints(width=width, heads=heads, epochs=epochs, batch_size=batch_size)
-    if (
-        isinstance(encoder_epochs, bool)
-        or not isinstance(encoder_epochs, (int, np.integer))
-        or encoder_epochs < 0
-    ):
-        raise ValueError(f"encoder_epochs: expected an int >= 0, got {encoder_epochs!r}")
+    width, heads = check_int("width", width, min_value=1), check_int("heads", heads, min_value=1)
+    epochs = check_int("epochs", epochs, min_value=1)
+    batch_size = check_int("batch_size", batch_size, min_value=1)
+    encoder_epochs = check_int("encoder_epochs", encoder_epochs, min_value=0)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    seed = check_int("seed", seed, min_value=0)
     vocabulary = build_vocabulary([" ".join(tokenize(q)) for q in train.questions["question"]])
     keras.utils.set_random_seed(seed)
     with device.scope():
         # 1. The cell encoder learns what each cell holds, from the scene annotations (one pass per scene).
-        encoder = _cell_encoder(width)
+        encoder = cell_encoder(width)
         history = {}
         if encoder_epochs:
             images = _check_images(train.images)
-            history["encoder"] = _fit(encoder, images, list(_cell_targets(train)), None, encoder_epochs,
+            history["encoder"] = _fit(encoder, images, list(cell_targets(train)), None, encoder_epochs,
                                       batch_size, learning_rate)  # fmt: skip
         # 2. The reasoner answers questions from the cells' contents, computed once per scene.
         reasoner = _reasoner(len(vocabulary), width, heads)
@@ -494,7 +544,7 @@ def train_question_only(train, epochs: int = 6, width: int = 32, seed: int = 0):
     from mmteach import device
 
     _check_scenes(train)
-    _check_positive_ints(epochs=epochs, width=width)
+    epochs, width = check_int("epochs", epochs, min_value=1), check_int("width", width, min_value=1)
     vocabulary = build_vocabulary([" ".join(tokenize(q)) for q in train.questions["question"]])
     keras.utils.set_random_seed(seed)
     with device.scope():
@@ -551,6 +601,7 @@ def accuracy_by_type(questions: pd.DataFrame, predictions: dict) -> pd.DataFrame
     if not isinstance(predictions, dict) or not predictions:
         raise TypeError("predictions: expected a non-empty dict of model name -> answers")
     table = {}
+    check_instance("questions", questions, pd.DataFrame, " (e.g. scenes.questions)")
     truth = questions["answer"].to_numpy()
     for name, pred in predictions.items():
         pred = np.asarray(list(pred), dtype=object)
@@ -561,3 +612,7 @@ def accuracy_by_type(questions: pd.DataFrame, predictions: dict) -> pd.DataFrame
         col["all"] = right.mean()
         table[name] = col
     return pd.DataFrame(table)
+
+
+# the old private names, until notebook 09 calls the public ones
+_cell_targets, _cell_encoder = cell_targets, cell_encoder

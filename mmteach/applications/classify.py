@@ -46,6 +46,7 @@ from mmteach.datasets import (
     read_wav,
 )
 from mmteach.preprocessing import ShapesWorldPreprocessor, tokenize
+from mmteach.validation import check_array, check_int, check_labels, check_real, check_str_sequence
 
 __all__ = [
     "CONFIG_FILE",
@@ -68,12 +69,6 @@ def _check_split(data: object, name: str = "data") -> ShapesWorld:
     if len(data) == 0:
         raise ValueError(f"{name}: expected at least one sample, got an empty dataset")
     return data
-
-
-def _check_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 class MultimodalClassifier:
@@ -115,31 +110,24 @@ class MultimodalClassifier:
                  seed: int = 0) -> None:  # fmt: skip
         if isinstance(modalities, str):
             modalities = (modalities,)
-        mods = tuple(modalities)
+        mods = tuple(check_str_sequence("modalities", modalities))
         if not mods or any(m not in MODALITIES for m in mods) or len(set(mods)) != len(mods):
             raise ValueError(f"modalities: expected distinct names from {MODALITIES}, got {list(mods)}")
-        names = list(class_names)
-        if (
-            len(names) < 2
-            or not all(isinstance(c, str) and c for c in names)
-            or len(set(names)) != len(names)
-        ):
+        names = check_str_sequence("class_names", class_names)
+        if len(names) < 2 or not all(names) or len(set(names)) != len(names):
             raise ValueError(f"class_names: expected >= 2 distinct non-empty names, got {names!r}")
         if modality_dropout is None:
             modality_dropout = {"text": 0.3} if "text" in mods and len(mods) > 1 else {}
-        for name, value in (("aux_weight", aux_weight), ("learning_rate", learning_rate)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise ValueError(f"{name}: expected a number >= 0, got {value!r}")
-        if not learning_rate > 0:
-            raise ValueError(f"learning_rate: expected a number > 0, got {learning_rate!r}")
+        aux_weight = check_real("aux_weight", aux_weight, min_value=0)
+        learning_rate = check_real("learning_rate", learning_rate, positive=True)
         if not isinstance(modality_dropout, Mapping):
             raise TypeError(f"modality_dropout: expected a dict {{modality: rate}}, got {modality_dropout!r}")
         self.modalities = mods
         self.class_names = tuple(names)
         self.options = {
             "fusion": fusion, "weighted_mode": weighted_mode, "aux_weight": float(aux_weight),
-            "modality_dropout": dict(modality_dropout), "width": _check_int("width", width),
-            "learning_rate": float(learning_rate), "seed": _check_int("seed", seed, 0),
+            "modality_dropout": dict(modality_dropout), "width": check_int("width", width, min_value=1),
+            "learning_rate": float(learning_rate), "seed": check_int("seed", seed, min_value=0),
         }  # fmt: skip
         self.preprocessor: ShapesWorldPreprocessor | None = None
         self.model = None
@@ -174,7 +162,7 @@ class MultimodalClassifier:
         kwargs = {"weighted_mode": o["weighted_mode"]} if o["fusion"] == "weighted" else {}
         model = build_multimodal_model(
             self.modalities, fusion=o["fusion"],
-            vocab_size=vocab_size if "text" in self.modalities else None, num_classes=len(self.class_names),
+            vocab_size=vocab_size if "text" in self.modalities else None, n_classes=len(self.class_names),
             aux_weight=o["aux_weight"] if len(self.modalities) > 1 else 0.0,
             modality_dropout=o["modality_dropout"], width=o["width"], learning_rate=o["learning_rate"],
             seed=o["seed"], **kwargs,
@@ -201,8 +189,8 @@ class MultimodalClassifier:
         train = _check_split(train, "train")
         if validation is not None:
             validation = _check_split(validation, "validation")
-        epochs = _check_int("epochs", epochs)
-        batch_size = _check_int("batch_size", batch_size)
+        epochs = check_int("epochs", epochs, min_value=1)
+        batch_size = check_int("batch_size", batch_size, min_value=1)
         self.preprocessor = ShapesWorldPreprocessor().fit(train)
         self._build_model(self.preprocessor.vocab_size)
         x = self.preprocessor.transform(train)
@@ -366,9 +354,9 @@ class MultimodalClassifier:
             clf = cls(config["modalities"], class_names=config["class_names"], **{
                 k: options[k] for k in ("fusion", "weighted_mode", "aux_weight", "modality_dropout",
                                         "width", "learning_rate", "seed")})  # fmt: skip
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            clf.preprocessor = ShapesWorldPreprocessor.from_config(config["preprocessor"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise DataError(f"folder: {CONFIG_FILE} is not a classifier config ({exc!r})") from None
-        clf.preprocessor = ShapesWorldPreprocessor.from_config(config["preprocessor"])
         clf.model = keras.saving.load_model(folder / MODEL_FILE)
         return clf
 
@@ -438,14 +426,11 @@ def precision_recall(y_true: Sequence[int], y_pred: Sequence[int],
     a       1.00     0.5        2
     b       0.67     1.0        2
     """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    class_names = check_str_sequence("class_names", class_names)
     k = len(class_names)
-    if y_true.shape != y_pred.shape or y_true.ndim != 1:
-        raise ValueError(f"y_true, y_pred: expected two 1-D arrays of the same length, "
-                         f"got shapes {y_true.shape} and {y_pred.shape}")  # fmt: skip
-    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
-        if len(y) and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= k):
-            raise ValueError(f"{name}: expected class ids in [0, {k}), got {np.unique(y)[:10].tolist()}")
+    y_true, y_pred = check_labels("y_true", y_true, k), check_labels("y_pred", y_pred, k)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_pred: expected {len(y_true)} predictions like y_true, got {len(y_pred)}")
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (y_true, y_pred), 1)
     correct = np.diag(confusion).astype(float)
@@ -465,13 +450,13 @@ def confident_mistakes(proba: np.ndarray, y_true: Sequence[int], k: int = 8) -> 
     >>> confident_mistakes(np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]]), [1, 1, 1], k=5)
     array([0, 1])
     """
-    proba = np.asarray(proba, dtype=float)
+    proba = check_array("proba", proba, ndim=2, dtype=float)
     y_true = np.asarray(y_true)
     if proba.ndim != 2 or y_true.shape != (len(proba),):
         raise ValueError(
             f"proba, y_true: expected (n, classes) and (n,), got {proba.shape} and {y_true.shape}"
         )
-    k = _check_int("k", k)
+    k = check_int("k", k, min_value=1)
     pred = proba.argmax(axis=1)
     wrong = np.flatnonzero(pred != y_true)
     order = np.argsort(-proba[wrong, pred[wrong]], kind="stable")

@@ -44,6 +44,7 @@ from keras import layers, ops
 from mmteach.datasets import COLOURS, SHAPES
 from mmteach.features import image_encoder, text_encoder
 from mmteach.preprocessing import build_vocabulary, encode_texts
+from mmteach.validation import check_array, check_int, check_real, check_str_sequence, describe
 
 __all__ = [
     "CAPTION_LENGTH",
@@ -77,7 +78,9 @@ def l2_normalize(x: np.ndarray, axis: int = -1, epsilon: float = 1e-12) -> np.nd
     >>> l2_normalize(np.array([[3.0, 4.0]]))
     array([[0.6, 0.8]])
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = check_array("x", x, dtype=np.float64)
+    axis = check_int("axis", axis, min_value=-x.ndim, max_value=x.ndim - 1)
+    epsilon = check_real("epsilon", epsilon, positive=True)
     return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), epsilon)
 
 
@@ -87,8 +90,8 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _check_pairs(image_emb, text_emb) -> tuple[np.ndarray, np.ndarray]:
-    a = np.asarray(image_emb, dtype=np.float64)
-    b = np.asarray(text_emb, dtype=np.float64)
+    a = check_array("image_emb", image_emb, ndim=2, dtype=np.float64)
+    b = check_array("text_emb", text_emb, ndim=2, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape != b.shape or len(a) == 0:
         raise ValueError(
             f"image_emb, text_emb: expected two (batch, dim) arrays of the same shape, "
@@ -117,6 +120,13 @@ def info_nce_numpy(image_emb: np.ndarray, text_emb: np.ndarray, temperature: flo
     return float((image_to_text + text_to_image) / 2)
 
 
+def _check_similarity(similarity) -> np.ndarray:
+    s = check_array("similarity", similarity, ndim=2, dtype=np.float64)
+    if s.shape[0] != s.shape[1]:
+        raise ValueError(f"similarity: expected a square (n, n) matrix, got shape {s.shape}")
+    return s
+
+
 def recall_at_k(similarity: np.ndarray, k: int) -> float:
     """Fraction of queries (rows) whose match (the same index) is among the ``k`` most similar.
 
@@ -130,11 +140,8 @@ def recall_at_k(similarity: np.ndarray, k: int) -> float:
     >>> recall_at_k(s, 1), recall_at_k(s, 2)
     (0.5, 1.0)
     """
-    s = np.asarray(similarity, dtype=np.float64)
-    if s.ndim != 2 or s.shape[0] != s.shape[1] or s.shape[0] == 0:
-        raise ValueError(f"similarity: expected a square (n, n) matrix, got shape {s.shape}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k: expected a positive int, got {k!r}")
+    s = _check_similarity(similarity)
+    k = check_int("k", k, min_value=1)
     rank = (s > np.diag(s)[:, None]).sum(axis=1)
     return float(np.mean(rank < k))
 
@@ -149,9 +156,10 @@ def recall_table(similarity: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> pd.D
     >>> float(recall_table(np.eye(4), ks=(1,)).loc["chance", "R@1"])
     0.25
     """
-    s = np.asarray(similarity, dtype=np.float64)
-    if s.ndim != 2 or s.shape[0] != s.shape[1]:
-        raise ValueError(f"similarity: expected a square (n, n) matrix, got shape {s.shape}")
+    s = _check_similarity(similarity)
+    if isinstance(ks, (str, bytes)) or not isinstance(ks, Sequence):
+        raise TypeError(f"ks: expected a sequence of int such as (1, 5, 10), got {describe(ks)}")
+    ks = [check_int(f"ks[{i}]", k, min_value=1) for i, k in enumerate(ks)]
     n = len(s)
     rows = {
         "image->text": [recall_at_k(s, k) for k in ks],
@@ -166,6 +174,8 @@ def recall_table(similarity: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> pd.D
 
 def info_nce_loss(logits):
     """Symmetric InfoNCE of a ``(B, B)`` logit matrix whose diagonal holds the true pairs (Keras ops)."""
+    if not hasattr(logits, "shape") or len(logits.shape) != 2:
+        raise TypeError(f"logits: expected a (B, B) tensor or array, got {describe(logits)}")
     labels = ops.arange(ops.shape(logits)[0])
     image_to_text = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
     text_to_image = keras.losses.sparse_categorical_crossentropy(
@@ -207,7 +217,9 @@ class DualEncoder(keras.Model):
         if isinstance(embed_dim, bool) or not isinstance(embed_dim, int) or embed_dim < 2:
             raise ValueError(f"embed_dim: expected an int >= 2, got {embed_dim!r}")
         self.vocab_size, self.embed_dim, self.width, self.filters = vocab_size, embed_dim, width, filters
-        self.image_shape = tuple(int(d) for d in image_shape)
+        if isinstance(image_shape, str) or not isinstance(image_shape, Sequence) or len(image_shape) != 3:
+            raise TypeError(f"image_shape: expected (height, width, channels), got {describe(image_shape)}")
+        self.image_shape = tuple(check_int("image_shape", d, min_value=1) for d in image_shape)
         self.temperature = float(temperature)
         self.image_tower = image_encoder(width, filters, input_shape=self.image_shape, name="image_tower")
         self.text_tower = text_encoder(vocab_size, width, name="text_tower")
@@ -290,10 +302,10 @@ def build_dual_encoder(vocab_size: int, embed_dim: int = 32, width: int = 64, fi
     >>> model({"image": np.zeros((4, 48, 48, 3)), "text": np.ones((4, 20), "int32")}).shape  # doctest: +SKIP
     TensorShape([4, 4])
     """
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 3:
-        raise ValueError(f"vocab_size: expected an int >= 3, got {vocab_size!r}")
+    vocab_size = check_int("vocab_size", vocab_size, min_value=3)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
     model = DualEncoder(
-        int(vocab_size), embed_dim, width, filters, image_shape, temperature, name="dual_encoder"
+        vocab_size, embed_dim, width, filters, image_shape, temperature, name="dual_encoder"
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     return model
@@ -302,8 +314,8 @@ def build_dual_encoder(vocab_size: int, embed_dim: int = 32, width: int = 64, fi
 def model_inputs(images: np.ndarray, captions: Sequence[str], vocabulary: Sequence[str],
                  sequence_length: int = CAPTION_LENGTH) -> dict[str, np.ndarray]:  # fmt: skip
     """``{"image": float32 in [0, 1], "text": token ids}`` for :meth:`DualEncoder.fit`."""
-    images = np.asarray(images)
-    captions = list(captions)
+    images = check_array("images", images, ndim=4, finite=False)
+    captions = check_str_sequence("captions", captions)
     if len(images) != len(captions):
         raise ValueError(f"images, captions: expected the same number, got {len(images)} and {len(captions)}")
     x = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
@@ -315,7 +327,7 @@ def similarity(model: DualEncoder, images: np.ndarray, captions: Sequence[str], 
     """Cosine similarity ``(n_images, n_captions)`` in the shared space."""
     if not isinstance(model, DualEncoder):
         raise TypeError(f"model: expected a DualEncoder, got {type(model).__name__}")
-    ids = encode_texts(list(captions), vocabulary, sequence_length)
+    ids = encode_texts(check_str_sequence("captions", captions), vocabulary, sequence_length)
     return model.embed_images(images) @ model.embed_texts(ids).T
 
 
@@ -330,6 +342,7 @@ def zero_shot_prompts(colours: Sequence[str] = COLOURS, shapes: Sequence[str] = 
     >>> zero_shot_prompts()["prompt"].tolist()[:2]
     ['a red circle', 'a red square']
     """
+    colours, shapes = check_str_sequence("colours", colours), check_str_sequence("shapes", shapes)
     rows = [{"prompt": f"a {c} {s}", "colour": c, "shape": s} for c in colours for s in shapes]
     return pd.DataFrame(rows, columns=["prompt", "colour", "shape"])
 
@@ -353,9 +366,9 @@ def embed_in_canvas(images: np.ndarray, size: int = 48, object_size: int = 22, s
     x = np.asarray(images)
     if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != np.uint8:
         raise ValueError(f"images: expected (n, h, w, 3) uint8 images, got {x.shape} {x.dtype}")
-    for name, value in (("size", size), ("object_size", object_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    size = check_int("size", size, min_value=1)
+    object_size = check_int("object_size", object_size, min_value=1)
+    seed, noise = check_int("seed", seed, min_value=0), check_real("noise", noise, min_value=0)
     if object_size > size:
         raise ValueError(f"object_size: expected at most size={size}, got {object_size}")
     n = len(x)
@@ -392,9 +405,12 @@ def single_object_pairs(images: np.ndarray, objects: Sequence[Sequence[Mapping]]
     x = np.asarray(images)
     if x.ndim != 4 or x.shape[1:] != (48, 48, 3) or x.dtype != np.uint8:
         raise ValueError(f"images: expected (n, 48, 48, 3) uint8 scene images, got {x.shape} {x.dtype}")
+    if isinstance(objects, str) or not isinstance(objects, Sequence):
+        raise TypeError(f"objects: expected one list of objects per image, got {describe(objects)}")
     if len(objects) != len(x):
         raise ValueError(f"objects: expected one object list per image ({len(x)}), got {len(objects)}")
-    rng = np.random.default_rng([int(seed), 17])
+    seed, noise = check_int("seed", seed, min_value=0), check_real("noise", noise, min_value=0)
+    rng = np.random.default_rng([seed, 17])
     cell = 16
     out = np.empty_like(x)
     captions = []

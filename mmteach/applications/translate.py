@@ -34,6 +34,16 @@ import pandas as pd
 
 from mmteach import datasets
 from mmteach.preprocessing import OOV, PAD, tokenize
+from mmteach.validation import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_real,
+    check_str,
+    check_str_sequence,
+)
 
 __all__ = [
     "AMBIGUOUS_WORD",
@@ -62,7 +72,9 @@ AMBIGUOUS_WORD = "light"
 #: sense -> its Chinese rendering. "pale" for large yellow objects, "weight" for small non-yellow ones.
 SENSES = {"pale": "浅色的", "weight": "很轻的"}
 _FUNCTION_WORDS = ("一个", "的", "由", "制成", "，", "或", "一张照片：", "浅色", "很轻")
-_ZH_WORDS = sorted({w for w in (*datasets._ZH.values(), *_FUNCTION_WORDS) if w}, key=len, reverse=True)
+_ZH_WORDS = sorted(
+    {w for w in (*datasets.CHINESE_WORDS.values(), *_FUNCTION_WORDS) if w}, key=len, reverse=True
+)
 _AMBIGUOUS_PREFIXES = ("", "", "there is ", "i see ", "this is ")
 
 
@@ -125,6 +137,7 @@ def make_translation_pairs(
     """
     if not isinstance(sw, datasets.ShapesWorld):
         raise TypeError(f"sw: expected a ShapesWorld, got {type(sw).__name__}")
+    seed = check_int("seed", seed, min_value=0)
     if (
         isinstance(ambiguous_share, bool)
         or not isinstance(ambiguous_share, (int, float))
@@ -145,11 +158,11 @@ def make_translation_pairs(
     for sense, idx in eligible.items():
         for i in np.sort(rng.choice(idx, size=n_take, replace=False)):
             shape = datasets.SHAPES.index(meta["shape"].iloc[i])
-            words = [*datasets._EN["shape"][shape], "thing", "object"]
+            words = [*datasets.CAPTION_WORDS["shape"][shape], "thing", "object"]
             shape_w = words[rng.integers(len(words))]
             prefix = _AMBIGUOUS_PREFIXES[rng.integers(len(_AMBIGUOUS_PREFIXES))]
             en = f"{prefix}a {AMBIGUOUS_WORD} {shape_w}"
-            zh = f"{datasets._ZH[prefix]}一个{SENSES[sense]}{datasets._ZH[shape_w]}"
+            zh = f"{datasets.CHINESE_WORDS[prefix]}一个{SENSES[sense]}{datasets.CHINESE_WORDS[shape_w]}"
             rows.append({"en": en, "zh": zh, "split": meta["split"].iloc[i], "image_index": int(i),
                          "ambiguous": True, "sense": sense})  # fmt: skip
     return pd.concat([base, pd.DataFrame(rows, columns=base.columns)], ignore_index=True)
@@ -171,15 +184,19 @@ def attention_numpy(queries, keys, values=None, mask=None):
     >>> w.round(2)
     array([[0.73, 0.27]])
     """
-    q, k = np.asarray(queries, dtype=np.float64), np.asarray(keys, dtype=np.float64)
+    q = check_array("queries", queries, ndim=2, dtype=np.float64)
+    k = check_array("keys", keys, ndim=2, dtype=np.float64)
     if q.ndim != 2 or k.ndim != 2 or q.shape[1] != k.shape[1]:
         raise ValueError(f"queries, keys: expected (t_q, d) and (t_k, d), got {q.shape} and {k.shape}")
-    v = k if values is None else np.asarray(values, dtype=np.float64)
+    v = k if values is None else check_array("values", values, ndim=2, dtype=np.float64)
     if v.ndim != 2 or len(v) != len(k):
         raise ValueError(f"values: expected ({len(k)}, d_v), got {v.shape}")
     scores = q @ k.T
     if mask is not None:
-        scores = np.where(np.asarray(mask, dtype=bool)[None, :], scores, -1e9)
+        mask = check_array("mask", mask, ndim=1, kind="bool")
+        if mask.shape != (len(k),):
+            raise ValueError(f"mask: expected one flag per key ({len(k)},), got shape {mask.shape}")
+        scores = np.where(mask[None, :], scores, -1e9)
     scores = scores - scores.max(axis=1, keepdims=True)
     weights = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
     return weights @ v, weights
@@ -211,19 +228,11 @@ def ngram_precision(hypothesis: str, reference: str, n: int) -> float:
 # =========================================================================== metrics
 
 
-def _check_strings(name: str, values) -> list[str]:
-    if isinstance(values, str) or not hasattr(values, "__len__"):
-        raise TypeError(f"{name}: expected a list of str, got {type(values).__name__}")
-    values = list(values)
-    if not all(isinstance(v, str) for v in values):
-        raise TypeError(f"{name}: expected a list of str, got an element that is not a str")
-    return values
-
-
-def _check_pair(hypotheses, references) -> tuple[list[str], list[str]]:
-    hyp, ref = _check_strings("hypotheses", hypotheses), _check_strings("references", references)
+def _check_pair(hypotheses, references, name: str = "references") -> tuple[list[str], list[str]]:
+    hyp = check_str_sequence("hypotheses", hypotheses, non_empty=False)
+    ref = check_str_sequence(name, references, non_empty=False)
     if len(hyp) != len(ref):
-        raise ValueError(f"references: expected {len(hyp)} references (one per hypothesis), got {len(ref)}")
+        raise ValueError(f"{name}: expected {len(hyp)} (one per hypothesis), got {len(ref)}")
     if not hyp:
         raise ValueError("hypotheses: expected at least one sentence, got an empty list")
     return hyp, ref
@@ -263,7 +272,7 @@ def sense_accuracy(hypotheses, senses) -> float:
     >>> sense_accuracy(["一个浅色的圆形", "一个浅色的方块"], ["pale", "weight"])
     0.5
     """
-    hyp, sense = _check_pair(hypotheses, senses)
+    hyp, sense = _check_pair(hypotheses, senses, "senses")
     for s in sense:
         if s not in SENSES:
             raise ValueError(f"senses: expected values in {tuple(SENSES)}, got {s!r}")
@@ -351,7 +360,7 @@ class Translator:
 
     def encode_source(self, captions) -> np.ndarray:
         """English captions -> ids ``(n, source_length)`` (0 = padding, 1 = unknown)."""
-        captions = _check_strings("captions", captions)
+        captions = check_str_sequence("captions", captions, non_empty=False)
         ids = np.zeros((len(captions), self.source_length), dtype="int32")
         for row, caption in enumerate(captions):
             toks = tokenize(caption)[: self.source_length]
@@ -398,7 +407,7 @@ class Translator:
 
     def translate_batch(self, captions, images=None) -> list[Translation]:
         """Greedy-decode many captions at once (see :meth:`translate`)."""
-        captions = _check_strings("captions", captions)
+        captions = check_str_sequence("captions", captions, non_empty=False)
         if not captions:
             return []
         for k, c in enumerate(captions):
@@ -478,8 +487,32 @@ def datasets_image_shape() -> tuple[int, int, int]:
     return (datasets.IMAGE_SIZE, datasets.IMAGE_SIZE, 3)
 
 
-def _build(n_source: int, n_target: int, units: int, multimodal: int, attention: str, source_length: int,
-           target_length: int):  # fmt: skip
+def build_translator_models(n_source: int, n_target: int, units: int, multimodal: int, attention: str,
+                            source_length: int, target_length: int):  # fmt: skip
+    """The translator's three Keras models: ``(training model, encoder, one decoder step)``.
+
+    Parameters
+    ----------
+    n_source, n_target : int
+        Sizes of the English and Chinese vocabularies.
+    units : int
+        GRU width.
+    multimodal : int
+        Width of the image features fused into the decoder (0 = text only).
+    attention : {"dot", "additive"}
+        Luong (dot-product) or Bahdanau (additive) attention.
+    source_length, target_length : int
+        Fixed sentence lengths (the GRUs unroll).
+
+    Example
+    -------
+    >>> model, encoder, step = build_translator_models(30, 40, 8, 0, "dot", 6, 7)  # doctest: +SKIP
+    """
+    for name, value in (("n_source", n_source), ("n_target", n_target), ("units", units),
+                        ("source_length", source_length), ("target_length", target_length)):  # fmt: skip
+        check_int(name, value, min_value=1)
+    check_int("multimodal", multimodal, min_value=0)
+    check_choice("attention", attention, ("dot", "additive"))
     import keras
     from keras import layers
 
@@ -560,6 +593,8 @@ def train_image_features(sw: datasets.ShapesWorld, width: int = 16, epochs: int 
 
     if not isinstance(sw, datasets.ShapesWorld):
         raise TypeError(f"sw: expected a ShapesWorld, got {type(sw).__name__}")
+    width, epochs = check_int("width", width, min_value=1), check_int("epochs", epochs, min_value=1)
+    seed = check_int("seed", seed, min_value=0)
     train = sw.split("train")
     labels = (("colour", datasets.COLOURS), ("size", datasets.SIZES), ("shape", datasets.SHAPES))
     known = np.all([train.meta[k].isin(v).to_numpy() for k, v in labels], axis=0)  # cleaned data: "unknown"
@@ -616,11 +651,15 @@ def train_translator(pairs: pd.DataFrame, images=None, multimodal: bool = False,
     missing = {"en", "zh", "split", "image_index"} - set(pairs.columns)
     if missing:
         raise ValueError(f"pairs: missing columns {sorted(missing)}")
-    for name, value in (("units", units), ("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    if attention not in ("dot", "additive"):
-        raise ValueError(f"attention: expected 'dot' or 'additive', got {attention!r}")
+    units, epochs = check_int("units", units, min_value=1), check_int("epochs", epochs, min_value=1)
+    batch_size = check_int("batch_size", batch_size, min_value=1)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    multimodal, seed = check_bool("multimodal", multimodal), check_int("seed", seed, min_value=0)
+    attention = check_choice("attention", attention, ("dot", "additive"))
+    if images is not None:
+        images = check_array("images", images, ndim=4, finite=False)
+    if image_model is not None:
+        check_instance("image_model", image_model, keras.Model, " (see train_image_features)")
     if multimodal and images is None:
         raise ValueError("images: a multimodal translator needs the images, got None")
     if multimodal and image_model is None:
@@ -640,7 +679,7 @@ def train_translator(pairs: pd.DataFrame, images=None, multimodal: bool = False,
     keras.utils.set_random_seed(seed)
     with device.scope():
         width = int(image_model.output_shape[-1]) if multimodal else 0
-        model, encoder, step = _build(
+        model, encoder, step = build_translator_models(
             len(src_vocab), len(tgt_vocab), units, width, attention, src_len, out_len
         )
         translator = Translator(model, encoder, step, src_vocab, tgt_vocab, multimodal, src_len, out_len + 4,
@@ -703,9 +742,10 @@ def gloss(word: str) -> str:
     >>> gloss("红色"), gloss("的")
     ('red', "de ('s)")
     """
+    word = check_str("word", word)
     if word in _GLOSS_EXTRA:
         return _GLOSS_EXTRA[word]
-    english = next((en for en, zh in datasets._ZH.items() if zh == word and en), None)
+    english = next((en for en, zh in datasets.CHINESE_WORDS.items() if zh == word and en), None)
     return english.strip() if english else word
 
 
