@@ -52,7 +52,7 @@ def test_info_nce_not_just_one_direction():
     ("a", "b", "t", "match"),
     [
         (np.ones((3, 2)), np.ones((4, 2)), 0.1, "same shape"),
-        (np.ones(3), np.ones(3), 0.1, "same shape"),
+        (np.ones(3), np.ones(3), 0.1, "image_emb: expected an array with 2 dimensions"),
         (np.ones((3, 2)), np.ones((3, 2)), 0.0, "temperature"),
         (np.ones((3, 2)), np.ones((3, 2)), True, "temperature"),
     ],
