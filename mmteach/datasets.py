@@ -630,7 +630,16 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then a rename.
+
+    A crash or a full disk leaves either the old file or the new one, never half a file.
+
+    Example
+    -------
+    >>> write_atomic("/tmp/mmteach-example.bin", b"abc")  # doctest: +SKIP
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -640,6 +649,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_write_atomic = write_atomic  # the older private name, still used inside the package
 
 
 def build_snapshot(root: str | Path | None = None, n: int = N_SAMPLES, seed: int = SEED) -> Path:
