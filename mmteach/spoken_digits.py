@@ -86,7 +86,11 @@ def _check_number(name: str, value: object, minimum: float | None = None) -> flo
 def _check_images(images: object) -> np.ndarray:
     if not isinstance(images, np.ndarray):
         raise TypeError(f"images: expected a numpy array, got {type(images).__name__}")
-    if images.ndim not in (3, 4) or images.shape[1:3] != (8, 8) or (images.ndim == 4 and images.shape[3] != 1):
+    if (
+        images.ndim not in (3, 4)
+        or images.shape[1:3] != (8, 8)
+        or (images.ndim == 4 and images.shape[3] != 1)
+    ):
         raise ValueError(f"images: expected shape (n, 8, 8) or (n, 8, 8, 1), got {images.shape}")
     if not np.issubdtype(images.dtype, np.floating) or not np.all(np.isfinite(images)):
         raise ValueError(f"images: expected finite floating-point pixels in [0, 1], got dtype {images.dtype}")
@@ -196,7 +200,7 @@ class SpokenDigits:
 
 
 def pad_or_trim(waveforms: Sequence[np.ndarray], n_samples: int) -> np.ndarray:
-    """Stack variable-length waveforms into ``(n, n_samples)`` float32: zeros after short ones, longer ones cut.
+    """Stack waveforms into ``(n, n_samples)`` float32: zeros after short ones, longer ones cut.
 
     Example
     -------
@@ -342,7 +346,7 @@ class AudioVisualDigits:
         """``(name, train index, test index)`` of each evaluation fold.
 
         ``split="speaker"``: leave one speaker out, one fold per speaker, in the order of
-        :data:`SPEAKERS`; ``split="takes"``: one fold, ``"takes 0-4"``.
+        :data:`SPEAKERS` (others after them, by name); ``split="takes"``: one fold, ``"takes 0-4"``.
 
         Example
         -------
@@ -350,7 +354,9 @@ class AudioVisualDigits:
         ['george', 'jackson', 'nicolas', 'theo', 'yweweler']
         """
         group = self.meta["group"].to_numpy()
-        names = [s for s in SPEAKERS if s in set(group)] if self.split == "speaker" else ["test"]
+        order = {s: k for k, s in enumerate(SPEAKERS)}
+        speakers = sorted(set(group), key=lambda s: (order.get(s, len(order)), s))
+        names = speakers if self.split == "speaker" else ["test"]
         for name in names:
             test = group == name
             label = name if self.split == "speaker" else "takes 0-4"
@@ -361,7 +367,9 @@ def _check_spoken(spoken: object) -> SpokenDigits:
     if spoken is None:
         return load_spoken_digits()
     if not isinstance(spoken, SpokenDigits):
-        raise TypeError(f"spoken: expected a SpokenDigits (load_spoken_digits()), got {type(spoken).__name__}")
+        raise TypeError(
+            f"spoken: expected a SpokenDigits (load_spoken_digits()), got {type(spoken).__name__}"
+        )
     if len(spoken) == 0:
         raise ValueError("spoken: expected at least one recording, got none")
     return spoken
@@ -535,7 +543,9 @@ def add_noise(waveforms, snr: float, *, seed: int = 0):
     single = isinstance(waveforms, np.ndarray) and waveforms.ndim == 1
     items = [waveforms] if single else waveforms
     if not isinstance(items, (list, tuple)) or not items:
-        raise TypeError(f"waveforms: expected a list of 1-D arrays or a 1-D array, got {type(waveforms).__name__}")
+        raise TypeError(
+            f"waveforms: expected a list of 1-D arrays or a 1-D array, got {type(waveforms).__name__}"
+        )
     rng = np.random.default_rng(seed)
     out = []
     for i, w in enumerate(items):
