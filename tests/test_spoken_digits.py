@@ -186,3 +186,24 @@ def test_the_bundled_recordings(tmp_path, monkeypatch):
     av = sdm.make_audio_visual_digits(sd, seed=0)
     assert [name for name, _, _ in av.folds()] == list(sdm.SPEAKERS)
     assert set(sdm.ACCENTS) == set(sdm.SPEAKERS)
+
+
+def test_attention_stand_ins_ignore_padding():
+    pytest.importorskip("keras")
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 10, 6)).astype(np.float32)
+    x[:, 7:] = 0.0  # padding frames
+    encoder = sdm.transformer_audio_encoder(10, 6, width=8, heads=2)
+    out = np.asarray(encoder(x))
+    assert out.shape == (2, 8)
+    head = sdm.token_fusion_head((4, 3), (10, 5), width=8, num_classes=10)
+    inputs = {
+        "image_tokens": rng.random((2, 4, 3)).astype(np.float32),
+        "audio_tokens": rng.random((2, 10, 5)).astype(np.float32),
+        "audio_mask": np.arange(10)[None].repeat(2, 0) < 7,
+    }
+    p = np.asarray(head(inputs))
+    assert p.shape == (2, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
+    changed = dict(inputs, audio_tokens=inputs["audio_tokens"].copy())
+    changed["audio_tokens"][:, 7:] = 99.0  # what padding holds must not matter
+    assert np.allclose(np.asarray(head(changed)), p, atol=1e-5)
