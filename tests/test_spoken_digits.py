@@ -207,3 +207,23 @@ def test_attention_stand_ins_ignore_padding():
     changed = dict(inputs, audio_tokens=inputs["audio_tokens"].copy())
     changed["audio_tokens"][:, 7:] = 99.0  # what padding holds must not matter
     assert np.allclose(np.asarray(head(changed)), p, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- exercise checks
+
+
+def test_exercise_checks_accept_right_and_refuse_wrong_answers(capsys):
+    from mmteach import exercises as ex
+
+    ex.check_pad_or_trim(lambda ws, n: sdm.pad_or_trim(ws, n))
+    with pytest.raises(AssertionError, match="pad_or_trim"):
+        ex.check_pad_or_trim(lambda ws, n: sdm.pad_or_trim([w[::-1] for w in ws], n))  # padded at the front
+    ex.check_noise_std(lambda w, snr: float(np.sqrt(np.mean(w**2) / 10 ** (snr / 10))))
+    with pytest.raises(AssertionError, match="noise std"):
+        ex.check_noise_std(lambda w, snr: float(np.mean(w**2) / 10 ** (snr / 10)))  # a power, not a std
+    right = lambda s: [(k, np.flatnonzero(s != k), np.flatnonzero(s == k)) for k in sorted(set(s))]  # noqa: E731
+    ex.check_speaker_folds(right)
+    leaky = lambda s: [(k, np.arange(len(s)), np.flatnonzero(s == k)) for k in sorted(set(s))]  # noqa: E731
+    with pytest.raises(AssertionError, match="leak the voice"):
+        ex.check_speaker_folds(leaky)
+    assert capsys.readouterr().out.count("correct, well done") == 3
