@@ -10,7 +10,7 @@ Subcommands
 ``mmteach run [NOTEBOOK ...] [--inplace] [--timeout S] [--build-dir DIR] [--notebooks DIR]``
     Execute notebooks headless, in course order, and print a table of results.
 ``mmteach data verify`` / ``mmteach data build [--out DIR] [--n N] [--seed S]``
-    Check or regenerate the bundled Shapes World snapshot.
+    Check the bundled data (Shapes World, scenes, spoken digits) or regenerate Shapes World.
 ``mmteach student OUT_DIR [NOTEBOOK ...] [--solutions] [--force]``
     Write student copies of the notebooks (solutions stubbed out, nbgrader metadata).
 
@@ -380,6 +380,22 @@ def lock_check(
     return Check(name, f"{len(differ)} differ", LOCK_FILE, True, note=", ".join(differ))
 
 
+def spoken_digits_check() -> Check:
+    """Row for the bundled spoken-digit recordings (FSDD) checked against their manifest."""
+    try:
+        spoken = importlib.import_module("mmteach.spoken_digits")
+        count = spoken.verify_spoken_digits()
+    except Exception as exc:  # noqa: BLE001
+        return Check(
+            "Spoken digits data",
+            "not verified",
+            "checksums match",
+            False,
+            f"Spoken digits data: {_one_line(exc)}; restore it with `git checkout -- data/spoken_digits`",
+        )
+    return Check("Spoken digits data", f"{count} recordings verified", "checksums match", True)
+
+
 def kernel_check() -> Check:
     """Row for a Jupyter kernel (``python3``) that notebooks can run on."""
     try:
@@ -428,7 +444,7 @@ def collect_checks() -> list[Check]:
                 f"mmteach: the package is not installed; run {INSTALL_HINT}",
             )
         ]
-    return [*rows, lock_check(requires), device_check(), data_check(), kernel_check()]
+    return [*rows, lock_check(requires), device_check(), data_check(), spoken_digits_check(), kernel_check()]
 
 
 def format_checks(checks: Sequence[Check]) -> str:
@@ -767,11 +783,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_data_verify(args: argparse.Namespace) -> int:
     datasets = importlib.import_module("mmteach.datasets")
     targets = []
-    if args.root or not args.scenes_root:
+    if args.root or not (args.scenes_root or args.spoken_digits_root):
         targets.append(("Shapes World", datasets.verify_snapshot, args.root or datasets.default_root()))
-    if args.scenes_root or not args.root:
+    if args.scenes_root or not (args.root or args.spoken_digits_root):
         scenes = importlib.import_module("mmteach.scenes")
         targets.append(("Scenes", scenes.verify_scenes, args.scenes_root or scenes.default_scenes_root()))
+    if args.spoken_digits_root or not (args.root or args.scenes_root):
+        spoken = importlib.import_module("mmteach.spoken_digits")
+        root = args.spoken_digits_root or spoken.default_spoken_digits_root()
+        targets.append(("Spoken digits", spoken.verify_spoken_digits, root))
     for label, verify, root in targets:
         try:
             count = verify(Path(root))
@@ -881,6 +901,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = data_sub.add_parser("verify", help="check every file against MANIFEST.sha256")
     q.add_argument("--root", metavar="DIR", help="single-object snapshot folder (default: both bundled ones)")
     q.add_argument("--scenes-root", metavar="DIR", help="scenes snapshot folder (default: both bundled ones)")
+    q.add_argument("--spoken-digits-root", metavar="DIR", help="spoken-digit recordings (default: all)")
     q.set_defaults(func=cmd_data_verify)
     q = data_sub.add_parser("build", help="regenerate the snapshot")
     q.add_argument("--out", metavar="DIR", help="single-object snapshot folder (default: both bundled ones)")

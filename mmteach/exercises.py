@@ -474,3 +474,54 @@ def check_expected_column(column_fn) -> None:
     hint = "cell k (reading order) is in column k % 3; weight each cell's column by its attention and sum."
     _close(column_fn(att.copy()), expected, name, hint)
     _passed(name)
+
+
+# --- real data: spoken and written digits ---
+
+
+def check_pad_or_trim(pad_fn) -> None:
+    """Exercise: ``pad_fn(waveforms, n)`` -> ``(len(waveforms), n)`` float32, zeros after, long ones cut."""
+    name = "pad_or_trim"
+    rng = np.random.default_rng(111)
+    waves = [rng.normal(size=k).astype(np.float32) for k in (3, 7, 5, 12)]
+    expected = np.zeros((4, 7), np.float32)
+    for i, w in enumerate(waves):
+        expected[i, : min(len(w), 7)] = w[:7]
+    hint = "start from np.zeros((len(waveforms), n)) and copy the first min(len(w), n) samples of each row."
+    _close(pad_fn([w.copy() for w in waves], 7), expected, name, hint)
+    _passed(name)
+
+
+def check_noise_std(std_fn) -> None:
+    """Exercise: ``std_fn(waveform, snr_db)`` -> the noise standard deviation giving that SNR."""
+    name = "noise std"
+    wave = np.sin(np.arange(800) * 0.3) * 0.5
+    hint = "P_signal = mean(waveform**2); P_noise = P_signal / 10**(snr_db / 10); the std is sqrt(P_noise)."
+    for snr in (20.0, 0.0, -6.0):
+        expected = float(np.sqrt(np.mean(wave**2) / 10 ** (snr / 10)))
+        _close(std_fn(wave.copy(), snr), expected, f"{name} at {snr:g} dB", hint)
+    _passed(name)
+
+
+def check_speaker_folds(folds_fn) -> None:
+    """Exercise: ``folds_fn(speakers)`` -> ``[(speaker, train_index, test_index), ...]``, one per speaker."""
+    name = "speaker folds"
+    speakers = np.array(["theo", "ann", "theo", "bob", "ann", "bob", "bob"])
+    folds = list(folds_fn(speakers.copy()))
+    _expect(
+        [f[0] for f in folds] == ["ann", "bob", "theo"],
+        f"{name}: expected one fold per speaker, sorted by name, got {[f[0] for f in folds]}. "
+        "Hint: loop over sorted(set(speakers)).",
+    )
+    for speaker, train, test in folds:
+        train, test = np.sort(np.asarray(train)), np.sort(np.asarray(test))
+        _expect(
+            np.array_equal(test, np.flatnonzero(speakers == speaker)),
+            f"{name}: the test part of fold {speaker!r} must hold exactly that speaker's recordings.",
+        )
+        _expect(
+            np.array_equal(train, np.flatnonzero(speakers != speaker)),
+            f"{name}: the training part of fold {speaker!r} must hold every other recording, and no "
+            "recording of the test speaker (that would leak the voice).",
+        )
+    _passed(name)

@@ -409,6 +409,16 @@ def fake_datasets(monkeypatch, tmp_path):
         build_scenes_snapshot=build_scenes_snapshot,
     )
     monkeypatch.setitem(sys.modules, "mmteach.scenes", fake_scenes)
+
+    def verify_spoken_digits(root=None):
+        calls["verify_spoken"] = root
+        return 2500
+
+    fake_spoken = types.SimpleNamespace(
+        default_spoken_digits_root=lambda: tmp_path / "spoken_digits",
+        verify_spoken_digits=verify_spoken_digits,
+    )
+    monkeypatch.setitem(sys.modules, "mmteach.spoken_digits", fake_spoken)
     return calls
 
 
@@ -417,10 +427,23 @@ def test_data_verify(capsys, fake_datasets, tmp_path):
     assert code == 0 and "12 files" in out and "Scenes: 5 files" in out
     assert fake_datasets["verify"] == tmp_path
     assert fake_datasets["verify_scenes"] == tmp_path / "scenes"
+    assert "Spoken digits: 2500 files" in out and fake_datasets["verify_spoken"] == tmp_path / "spoken_digits"
     (tmp_path / "broken").touch()
     code, _, err = run(capsys, "data", "verify")
     assert code != 0
     assert "images/x.png" in assert_one_line_error(err)
+
+
+def test_data_verify_one_folder(capsys, fake_datasets, tmp_path):
+    code, out, _ = run(capsys, "data", "verify", "--spoken-digits-root", str(tmp_path / "sd"))
+    assert code == 0 and out.startswith("Spoken digits: 2500 files")
+    assert "verify" not in fake_datasets and "verify_scenes" not in fake_datasets
+    assert fake_datasets["verify_spoken"] == tmp_path / "sd"
+
+
+def test_spoken_digits_check_verifies_the_bundled_recordings():
+    row = cli.spoken_digits_check()
+    assert row.ok and row.found == "2500 recordings verified"
 
 
 def test_data_build_passes_options(capsys, fake_datasets, tmp_path):

@@ -21,9 +21,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mmteach"
 #: at 0, the tools built on top of everything last.
 LAYERS = {
     # leaves: import nothing from mmteach
-    "validation": 0, "course": 0, "device": 0, "claims": 1, "seeding": 1,
+    "validation": 0, "course": 0, "device": 0, "claims": 1, "seeding": 1, "stats": 1,
     # raw files
-    "datasets": 2, "digits": 3, "scenes": 3,
+    "datasets": 2, "spoken_digits": 3, "scenes": 3,
     # the pipeline
     "preprocessing": 4, "features": 5, "attention": 6, "fusion": 7, "models": 8, "training": 9,
     "applications": 10,
