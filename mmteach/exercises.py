@@ -306,7 +306,7 @@ def check_cv_summary(table, mean: float, std: float) -> None:
     _passed(name)
 
 
-# --- notebook 06: multimodal image classification -----------------------------------------
+# --- notebook 08: multimodal image classification -----------------------------------------
 
 
 def check_f1_scores(f1, y_true, y_pred) -> None:
@@ -335,7 +335,7 @@ def check_most_needed_modality(answer: str, ablation) -> None:
     _passed(name)
 
 
-# --- notebook 07: semantic understanding (retrieval) --------------------------------------
+# --- notebook 09: semantic understanding (retrieval) --------------------------------------
 
 
 def check_recall_at_k(recall_fn) -> None:
@@ -368,7 +368,7 @@ def check_info_nce(loss_fn) -> None:
     _passed(name)
 
 
-# --- notebook 08: machine translation ------------------------------------------------------
+# --- notebook 10: machine translation ------------------------------------------------------
 
 
 def check_attention_weights(weights_fn) -> None:
@@ -401,7 +401,7 @@ def check_ngram_precision(precision_fn) -> None:
     _passed(name)
 
 
-# --- notebook 10: challenges and FAQ ----------------------------------------------------
+# --- notebook 13: challenges and FAQ ----------------------------------------------------
 
 
 def check_conv_macs(answer: int) -> None:
@@ -444,7 +444,7 @@ def check_flip_labels(flip_fn) -> None:
     _passed(name)
 
 
-# --- notebook 09: a virtual assistant (visual question answering) ---------------------------
+# --- notebook 11: a virtual assistant (visual question answering) ---------------------------
 
 
 def check_soft_count(count_fn) -> None:

@@ -1,6 +1,6 @@
 """Shapes World scenes: several objects per image, a caption and questions with answers.
 
-The applications (retrieval in notebook 07, question answering in notebook 09)
+The applications (retrieval in notebook 09, question answering in notebook 11)
 need images that hold more than one object. Each scene is a 48x48 RGB image
 with 2-4 objects in distinct cells of a 3x3 grid; each object has a shape, a
 colour and a size. A scene comes with an English caption listing its objects

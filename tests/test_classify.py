@@ -222,7 +222,7 @@ def test_confident_mistakes_order():
         classify.confident_mistakes(proba, [0, 1, 1, 0], k=0)
 
 
-# --------------------------------------------------------------------------- exercise checks (notebook 06)
+# --------------------------------------------------------------------------- exercise checks (notebook 08)
 
 
 def test_check_f1_scores_passes_right_and_fails_wrong(capsys):

@@ -84,7 +84,7 @@ def test_check_class_counts():
         ex.check_class_counts(pd.Series({"circle_wood": 3}))
 
 
-# --------------------------------------------------------------------------- notebook 10
+# --------------------------------------------------------------------------- notebook 13
 
 
 def _flip(labels, fraction, n_classes, seed):

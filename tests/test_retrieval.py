@@ -192,7 +192,7 @@ def test_single_object_pairs(tiny_scenes):
         retrieval.single_object_pairs(sc.images, objs[:-1])
 
 
-# --------------------------------------------------------------------------- exercise checks (notebook 07)
+# --------------------------------------------------------------------------- exercise checks (notebook 09)
 
 
 def test_check_recall_at_k():

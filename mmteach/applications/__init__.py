@@ -4,11 +4,11 @@ One module per application, each loaded on first use (they import Keras, this
 package does not):
 
 * :mod:`mmteach.applications.classify` -- ``MultimodalClassifier``: train, evaluate,
-  save/load and predict straight from files (notebook 06);
+  save/load and predict straight from files (notebook 08);
 * :mod:`mmteach.applications.retrieval` -- a dual encoder trained with a symmetric
-  contrastive (InfoNCE) loss, recall@k and zero-shot classification (notebook 07);
-* :mod:`mmteach.applications.translate` -- caption translation (notebook 08);
-* :mod:`mmteach.applications.assistant` -- visual question answering (notebook 09).
+  contrastive (InfoNCE) loss, recall@k and zero-shot classification (notebook 09);
+* :mod:`mmteach.applications.translate` -- caption translation (notebook 10);
+* :mod:`mmteach.applications.assistant` -- visual question answering (notebook 11).
 
 Example
 -------

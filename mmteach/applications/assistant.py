@@ -1,4 +1,4 @@
-"""A visual question answering assistant for Shapes World scenes (notebook 09).
+"""A visual question answering assistant for Shapes World scenes (notebook 11).
 
 The model reads a 48x48 scene and a question and picks one of the 14 answers of
 :data:`mmteach.scenes.ANSWERS`. The objects sit in the cells of a 3x3 grid, so:
@@ -614,5 +614,5 @@ def accuracy_by_type(questions: pd.DataFrame, predictions: dict) -> pd.DataFrame
     return pd.DataFrame(table)
 
 
-# the old private names, until notebook 09 calls the public ones
+# the old private names, until notebook 11 calls the public ones
 _cell_targets, _cell_encoder = cell_targets, cell_encoder

@@ -14,7 +14,7 @@ five verbs:
 * ``predict_files(image=..., caption=..., audio=...)`` classifies one sample
   straight from a PNG path, a caption string and a WAV path, validating each.
 
-Helpers for the error analysis of notebook 06: :func:`precision_recall` (per class,
+Helpers for the error analysis of notebook 08: :func:`precision_recall` (per class,
 from the confusion matrix) and :func:`confident_mistakes`.
 
 Example

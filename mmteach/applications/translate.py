@@ -1,4 +1,4 @@
-"""Machine translation of Shapes World captions, English -> Chinese (notebook 08).
+"""Machine translation of Shapes World captions, English -> Chinese (notebook 10).
 
 A sequence-to-sequence model with attention: a GRU *encoder* reads the English
 tokens, a GRU *decoder* writes Chinese words one at a time, and at every step an
