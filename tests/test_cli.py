@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from mmteach import cli
+from mmteach import cli, doctor
 from mmteach.course import COURSE
 
 # --------------------------------------------------------------------------- helpers
@@ -52,12 +52,12 @@ def test_list_prints_every_lesson(capsys):
 
 
 def test_format_table_aligns_columns():
-    text = cli.format_table(["a", "long header"], [[1, "x"], [22, "yy"]])
+    text = doctor.format_table(["a", "long header"], [[1, "x"], [22, "yy"]])
     lines = text.splitlines()
     assert lines[0] == "a   long header"
     assert lines[2] == "1   x"
     with pytest.raises(ValueError, match="rows"):
-        cli.format_table(["a"], [[1, 2]])
+        doctor.format_table(["a"], [[1, 2]])
 
 
 # --------------------------------------------------------------------------- run: errors
@@ -278,18 +278,18 @@ def test_normalise_renumbers_and_drops_machine_metadata():
     ],
 )
 def test_check_version(installed, spec, ok):
-    result, reason = cli.check_version(installed, spec)
+    result, reason = doctor.check_version(installed, spec)
     assert result is ok
     assert (reason == "") is ok
 
 
 def test_check_version_rejects_bad_specifier():
     with pytest.raises(ValueError, match="specifier"):
-        cli.check_version("1.0", "about two")
+        doctor.check_version("1.0", "about two")
 
 
 def test_requirement_specifiers_skip_extras_and_order_bounds():
-    specs = cli.requirement_specifiers(
+    specs = doctor.requirement_specifiers(
         [
             "tensorflow<3,>=2.16",
             "NumPy>=1.26",
@@ -304,7 +304,7 @@ def test_requirement_specifiers_skip_extras_and_order_bounds():
 def test_requirements_come_from_installed_metadata():
     from importlib.metadata import requires
 
-    specs = cli.requirement_specifiers(requires("mmteach"))
+    specs = doctor.requirement_specifiers(requires("mmteach"))
     for name in ("tensorflow", "numpy", "pandas", "scikit-learn", "ipywidgets", "jupyterlab", "nbval"):
         assert name in specs, name
         assert specs[name], name
@@ -312,7 +312,7 @@ def test_requirements_come_from_installed_metadata():
 
 def test_package_checks_flag_old_and_missing():
     versions = {"numpy": "1.20.0", "nbval": None}
-    rows = cli.package_checks(
+    rows = doctor.package_checks(
         ["numpy>=1.26", "nbval>=0.11", "pandas>=2.0"],
         ">=3.10",
         version_of=lambda dists: versions.get(dists[0], "9.9.9"),
@@ -328,8 +328,8 @@ def test_package_checks_flag_old_and_missing():
 
 def test_doctor_prints_table_and_what_to_do(capsys, monkeypatch):
     rows = [
-        cli.Check("numpy", "2.0", ">=1.26", True),
-        cli.Check("Shapes World data", "not verified", "checksums match", False, "restore data/"),
+        doctor.Check("numpy", "2.0", ">=1.26", True),
+        doctor.Check("Shapes World data", "not verified", "checksums match", False, "restore data/"),
     ]
     monkeypatch.setattr(cli, "collect_checks", lambda: rows)
     code, out, _ = run(capsys, "doctor")
@@ -351,19 +351,19 @@ def test_device_check_counts_physical_devices(monkeypatch):
     )
     fake = types.SimpleNamespace(list_devices=lambda logical=True: frame)
     monkeypatch.setitem(sys.modules, "mmteach.device", fake)
-    row = cli.device_check()
+    row = doctor.device_check()
     assert row.ok and row.found == "1 CPU, 0 GPU" and "CPU only" in row.note
 
     def broken(logical=True):
         raise RuntimeError("no TensorFlow")
 
     monkeypatch.setitem(sys.modules, "mmteach.device", types.SimpleNamespace(list_devices=broken))
-    row = cli.device_check()
+    row = doctor.device_check()
     assert not row.ok and "no TensorFlow" in row.fix
 
 
 def test_kernel_check_finds_python3():
-    assert cli.kernel_check().ok
+    assert doctor.kernel_check().ok
 
 
 # --------------------------------------------------------------------------- data
@@ -442,7 +442,7 @@ def test_data_verify_one_folder(capsys, fake_datasets, tmp_path):
 
 
 def test_spoken_digits_check_verifies_the_bundled_recordings():
-    row = cli.spoken_digits_check()
+    row = doctor.spoken_digits_check()
     assert row.ok and row.found == "2500 recordings verified"
 
 
