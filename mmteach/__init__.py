@@ -19,7 +19,7 @@ from mmteach.claims import claim
 __all__ = ["__version__", "claim", "setup_notebook"]
 
 _SUBMODULES = {
-    "applications", "claims", "cli", "course", "datasets", "device", "exercises", "features", "fusion",
+    "applications", "attention", "attention_numpy", "claims", "cli", "course", "datasets", "device", "exercises", "features", "fusion",
     "models", "plotting", "preprocessing", "training", "widgets",
 }  # fmt: skip
 

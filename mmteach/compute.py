@@ -69,6 +69,14 @@ def _layer_macs(layer) -> int | None:
     if isinstance(layer, layers.Conv1D | layers.Conv2D | layers.Conv3D) and shape is not None:
         out = layer.compute_output_shape(tuple(shape))
         return _prod(out[1:-1]) * int(np.prod(layer.kernel.shape))
+    if isinstance(layer, layers.MultiHeadAttention):
+        # the four projections, plus the scores q.k and the weighted sum of the values
+        q, k = _shape(layer._query_dense), _shape(layer._key_dense)
+        proj = sum(_layer_macs(d) or 0 for d in (layer._query_dense, layer._key_dense, layer._value_dense,
+                                                 layer._output_dense))  # fmt: skip
+        if q is None or k is None:
+            return proj
+        return proj + 2 * _prod(q[1:2]) * _prod(k[1:2]) * layer.num_heads * layer.key_dim
     if isinstance(layer, layers.Attention | layers.AdditiveAttention) and shape is not None:
         query, value = shape[0], shape[1]
         return 2 * _prod(query[1:2]) * _prod(value[1:2]) * int(query[-1])
