@@ -624,7 +624,7 @@ class CrossAttentionFusion(_TokenFusion):
         ctx_mask = self._joint_mask([xs[i] for i in others], [masks[i] for i in others])
         q, att = xs[self.query], None
         for j in range(self.depth):
-            hq, hc = self.norm_query[j](q), self.norm_context[j](ctx)
+            hq, hc = _plain(self.norm_query[j](q)), _plain(self.norm_context[j](ctx))
             out, att = self.cross_attention[j](hq, hc, attention_mask=_attention_mask(hq, ctx_mask),
                                                training=training, return_attention_scores=True)  # fmt: skip
             q = q + out

@@ -70,13 +70,14 @@ def _layer_macs(layer) -> int | None:
         out = layer.compute_output_shape(tuple(shape))
         return _prod(out[1:-1]) * int(np.prod(layer.kernel.shape))
     if isinstance(layer, layers.MultiHeadAttention):
-        # the four projections, plus the scores q.k and the weighted sum of the values
+        # the four projections, the scores q.k and the weighted sum of the values
         q, k = _shape(layer._query_dense), _shape(layer._key_dense)
-        proj = sum(_layer_macs(d) or 0 for d in (layer._query_dense, layer._key_dense, layer._value_dense,
-                                                 layer._output_dense))  # fmt: skip
-        if q is None or k is None:
-            return proj
-        return proj + 2 * _prod(q[1:2]) * _prod(k[1:2]) * layer.num_heads * layer.key_dim
+        t = _prod(q[1:2]) if q is not None else 1
+        s = _prod(k[1:2]) if k is not None else 1
+        size = {name: int(np.prod(getattr(layer, name).kernel.shape))
+                for name in ("_query_dense", "_key_dense", "_value_dense", "_output_dense")}  # fmt: skip
+        projections = t * (size["_query_dense"] + size["_output_dense"]) + s * (size["_key_dense"] + size["_value_dense"])
+        return projections + 2 * t * s * layer.num_heads * layer.key_dim
     if isinstance(layer, layers.Attention | layers.AdditiveAttention) and shape is not None:
         query, value = shape[0], shape[1]
         return 2 * _prod(query[1:2]) * _prod(value[1:2]) * int(query[-1])
