@@ -523,3 +523,19 @@ def check_patchify(patchify_fn) -> None:
             "in-patch axes (transpose 0, 1, 3, 2, 4, 5), then reshape to (n, patches, p*p*C).")  # fmt: skip
     _close(got, expected, name, hint)
     _passed(name)
+
+
+def check_training_compute(compute_fn) -> None:
+    """Exercise: ``compute_fn(macs_per_sample, samples, epochs)`` -> multiply-adds of a training run."""
+    name = "training compute"
+    cases = [(1000, 50, 2), (633952, 2057, 3), (1, 1, 1)]
+    for macs, samples, epochs in cases:
+        expected = 3 * macs * samples * epochs
+        got = compute_fn(macs, samples, epochs)
+        _expect(
+            got == expected,
+            f"{name}: for {macs} MACs per sample, {samples} samples and {epochs} epochs expected "
+            f"{expected}, got {got}. Hint: forward + backward is about 3 forward passes, for every "
+            "sample of every epoch.",
+        )
+    _passed(name)
