@@ -19,8 +19,8 @@ from mmteach.claims import claim
 __all__ = ["__version__", "claim", "setup_notebook"]
 
 _SUBMODULES = {
-    "applications", "attention", "attention_numpy", "claims", "cli", "course", "datasets", "device", "exercises", "features", "fusion",
-    "models", "plotting", "preprocessing", "training", "widgets",
+    "applications", "attention", "attention_numpy", "claims", "cli", "course", "datasets", "device",
+    "exercises", "features", "fusion", "models", "plotting", "preprocessing", "token_models", "training", "widgets",
 }  # fmt: skip
 
 

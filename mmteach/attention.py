@@ -80,7 +80,11 @@ def _plain(x):
 
 
 def _rank3(layer_name: str, shape, what: str = "(batch, tokens, d)") -> tuple:
-    if not isinstance(shape, (list, tuple)) or len(shape) != 3 or (len(shape) and isinstance(shape[0], (list, tuple))):
+    if (
+        not isinstance(shape, (list, tuple))
+        or len(shape) != 3
+        or (len(shape) and isinstance(shape[0], (list, tuple)))
+    ):
         raise ValueError(f"{layer_name}: expected one rank-3 input {what}, got shape {shape}")
     if shape[-1] is None:
         raise ValueError(f"{layer_name}: expected a known last dimension, got shape {shape}")
@@ -112,7 +116,9 @@ class PatchTokens(layers.Layer):
 
     def _grid(self, shape):
         if not isinstance(shape, (list, tuple)) or len(shape) != 4 or any(s is None for s in shape[1:]):
-            raise ValueError(f"{self.name}: expected images (batch, height, width, channels), got shape {shape}")
+            raise ValueError(
+                f"{self.name}: expected images (batch, height, width, channels), got shape {shape}"
+            )
         _, h, w, c = shape
         if h % self.patch_size or w % self.patch_size:
             raise ValueError(
@@ -320,7 +326,9 @@ class TransformerBlock(layers.Layer):
         shape = _rank3(self.name, tuple(input_shape))
         d = shape[2]
         key_dim = self.key_dim or max(1, d // self.heads)
-        self.attention = layers.MultiHeadAttention(self.heads, key_dim, dropout=self.dropout, name="attention")
+        self.attention = layers.MultiHeadAttention(
+            self.heads, key_dim, dropout=self.dropout, name="attention"
+        )
         self.mlp_hidden = layers.Dense(self.mlp_dim or 2 * d, activation="gelu", name="mlp_hidden")
         self.mlp_out = layers.Dense(d, name="mlp_out")
         self.norm1.build(shape)
@@ -347,8 +355,12 @@ class TransformerBlock(layers.Layer):
             "norm1": _norm_weights(self.norm1),
             "norm2": _norm_weights(self.norm2),
             "attention": _mha_weights(self.attention),
-            "mlp": (_np(self.mlp_hidden.kernel), _np(self.mlp_hidden.bias),
-                    _np(self.mlp_out.kernel), _np(self.mlp_out.bias)),  # fmt: skip
+            "mlp": (
+                _np(self.mlp_hidden.kernel),
+                _np(self.mlp_hidden.bias),
+                _np(self.mlp_out.kernel),
+                _np(self.mlp_out.bias),
+            ),  # fmt: skip
         }
 
     def get_config(self):
@@ -380,7 +392,8 @@ class _TokenFusion(layers.Layer):
         for i, s in enumerate(shapes):
             if len(s) != 3 or s[1] is None or s[2] is None:
                 raise ValueError(
-                    f"{self.name}: input {i} must be (batch, tokens, d) with known tokens and d, got shape {s}"
+                    f"{self.name}: input {i} must be (batch, tokens, d) with known tokens and d, "
+                    f"got shape {s}"
                 )
         if len({s[2] for s in shapes}) > 1:
             raise ValueError(f"{self.name}: all modalities need the same token width, got shapes {shapes}")
@@ -413,7 +426,7 @@ class _TokenFusion(layers.Layer):
             return None
         return ops.concatenate(
             [ops.ones(ops.shape(x)[:2], "bool") if m is None else ops.cast(m, "bool")
-             for x, m in zip(inputs, masks)], axis=1)  # fmt: skip
+             for x, m in zip(inputs, masks, strict=True)], axis=1)  # fmt: skip
 
     def compute_mask(self, inputs, mask=None):
         return None
@@ -455,7 +468,9 @@ class ParallelTokenFusion(_TokenFusion):
         self.cls_tokens = [ClsToken(name=f"cls_{i}") for i in range(len(shapes))]
         self.encoder_blocks = [self._block(f"encoder_{i}_block_{j}")
                                for i in range(len(shapes)) for j in range(self.depth)]  # fmt: skip
-        self.norms = [layers.LayerNormalization(epsilon=1e-6, name=f"encoder_{i}_norm") for i in range(len(shapes))]
+        self.norms = [
+            layers.LayerNormalization(epsilon=1e-6, name=f"encoder_{i}_norm") for i in range(len(shapes))
+        ]
         for i, s in enumerate(shapes):
             self.cls_tokens[i].build(s)
             s1 = (s[0], s[1] + 1, s[2])
@@ -473,7 +488,11 @@ class ParallelTokenFusion(_TokenFusion):
     def call(self, inputs, mask=None, training=None):
         masks = self._masks(inputs, mask)
         return ops.concatenate(
-            [_encode(_plain(x), m, *enc, training) for x, m, enc in zip(inputs, masks, self.encoders)], axis=-1
+            [
+                _encode(_plain(x), m, *enc, training)
+                for x, m, enc in zip(inputs, masks, self.encoders, strict=True)
+            ],
+            axis=-1,
         )
 
     def compute_output_shape(self, input_shape):
@@ -594,11 +613,20 @@ class CrossAttentionFusion(_TokenFusion):
         d, hidden = q[2], self.mlp_dim or 2 * q[2]
 
         def norms(part):
-            return [layers.LayerNormalization(epsilon=1e-6, name=f"cross_{j}_{part}") for j in range(self.depth)]
+            return [
+                layers.LayerNormalization(epsilon=1e-6, name=f"cross_{j}_{part}") for j in range(self.depth)
+            ]
 
-        self.norm_query, self.norm_context, self.norm2 = norms("norm_query"), norms("norm_context"), norms("norm2")
-        self.cross_attention = [layers.MultiHeadAttention(self.heads, max(1, d // self.heads),
-                                                          name=f"cross_{j}_attention") for j in range(self.depth)]  # fmt: skip
+        self.norm_query, self.norm_context, self.norm2 = (
+            norms("norm_query"),
+            norms("norm_context"),
+            norms("norm2"),
+        )
+        key_dim = max(1, d // self.heads)
+        self.cross_attention = [
+            layers.MultiHeadAttention(self.heads, key_dim, name=f"cross_{j}_attention")
+            for j in range(self.depth)
+        ]
         self.mlp_hidden = [layers.Dense(hidden, activation="gelu", name=f"cross_{j}_mlp_hidden")
                            for j in range(self.depth)]  # fmt: skip
         self.mlp_out = [layers.Dense(d, name=f"cross_{j}_mlp_out") for j in range(self.depth)]
@@ -659,13 +687,23 @@ class CrossAttentionFusion(_TokenFusion):
         """Weights in the layout of :func:`~mmteach.attention_numpy.cross_attention_fusion`."""
         sd = self.self_depth
         return {
-            "encoders": [[b.numpy_weights() for b in self.encoder_blocks[i * sd : (i + 1) * sd]]
-                         for i in range(len(self.encoder_blocks) // sd if sd else self._n)],  # fmt: skip
+            "encoders": [
+                [b.numpy_weights() for b in self.encoder_blocks[i * sd : (i + 1) * sd]]
+                for i in range(len(self.encoder_blocks) // sd if sd else self._n)
+            ],  # fmt: skip
             "layers": [
-                {"norm_query": _norm_weights(self.norm_query[j]), "norm_context": _norm_weights(self.norm_context[j]),
-                 "attention": _mha_weights(self.cross_attention[j]), "norm2": _norm_weights(self.norm2[j]),
-                 "mlp": (_np(self.mlp_hidden[j].kernel), _np(self.mlp_hidden[j].bias),
-                         _np(self.mlp_out[j].kernel), _np(self.mlp_out[j].bias))}  # fmt: skip
+                {
+                    "norm_query": _norm_weights(self.norm_query[j]),
+                    "norm_context": _norm_weights(self.norm_context[j]),
+                    "attention": _mha_weights(self.cross_attention[j]),
+                    "norm2": _norm_weights(self.norm2[j]),
+                    "mlp": (
+                        _np(self.mlp_hidden[j].kernel),
+                        _np(self.mlp_hidden[j].bias),
+                        _np(self.mlp_out[j].kernel),
+                        _np(self.mlp_out[j].bias),
+                    ),
+                }  # fmt: skip
                 for j in range(self.depth)
             ],
             "norm": _norm_weights(self.norm),

@@ -135,7 +135,9 @@ def scaled_dot_product_attention(q, k, v, mask=None, scale: bool = True):
     """
     q, k, v = (_array(n, a, (3, 4)) for n, a in (("q", q), ("k", k), ("v", v)))
     if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"k: expected the queries' width {q.shape[-1]} in the last axis, got shape {k.shape}")
+        raise ValueError(
+            f"k: expected the queries' width {q.shape[-1]} in the last axis, got shape {k.shape}"
+        )
     if k.shape[:-1] != v.shape[:-1]:
         raise ValueError(f"v: expected one value per key, shape {k.shape[:-1]} + (d_v,), got {v.shape}")
     scores = q @ np.swapaxes(k, -1, -2)
@@ -337,22 +339,30 @@ def frames_to_tokens(spectrograms, frames_per_token: int) -> np.ndarray:
 def _token_lists(tokens, masks, name: str = "tokens"):
     if isinstance(tokens, np.ndarray) or not isinstance(tokens, Sequence) or isinstance(tokens, str):
         raise TypeError(
-            f"{name}: expected a list with one (batch, tokens, d) array per modality, got {type(tokens).__name__}"
+            f"{name}: expected a list with one (batch, tokens, d) array per modality, "
+            f"got {type(tokens).__name__}"
         )
     if len(tokens) == 0:
         raise ValueError(f"{name}: expected at least one modality, got an empty list")
     xs = [_array(f"{name}[{i}]", t, 3) for i, t in enumerate(tokens)]
     if len({(x.shape[0], x.shape[2]) for x in xs}) > 1:
-        raise ValueError(f"{name}: expected the same batch size and width, got shapes {[x.shape for x in xs]}")
+        raise ValueError(
+            f"{name}: expected the same batch size and width, got shapes {[x.shape for x in xs]}"
+        )
     masks = [None] * len(xs) if masks is None else list(masks)
     if len(masks) != len(xs):
         raise ValueError(f"masks: expected one mask (or None) per modality ({len(xs)}), got {len(masks)}")
-    masks = [_mask(m, x.shape[0], x.shape[1], f"masks[{i}]") for i, (x, m) in enumerate(zip(xs, masks))]
+    masks = [
+        _mask(m, x.shape[0], x.shape[1], f"masks[{i}]")
+        for i, (x, m) in enumerate(zip(xs, masks, strict=True))
+    ]
     return xs, masks
 
 
 def _full(masks, xs):
-    return np.concatenate([np.ones(x.shape[:2], bool) if m is None else m for x, m in zip(xs, masks)], axis=1)
+    return np.concatenate(
+        [np.ones(x.shape[:2], bool) if m is None else m for x, m in zip(xs, masks, strict=True)], axis=1
+    )
 
 
 def parallel_token_fusion(tokens, weights, heads: int, masks=None) -> np.ndarray:
@@ -365,7 +375,8 @@ def parallel_token_fusion(tokens, weights, heads: int, masks=None) -> np.ndarray
     if len(weights) != len(xs):
         raise ValueError(f"weights: expected one encoder per modality ({len(xs)}), got {len(weights)}")
     return np.concatenate(
-        [transformer_encoder(x, w, heads, m)[:, 0] for x, w, m in zip(xs, weights, masks)], axis=-1
+        [transformer_encoder(x, w, heads, m)[:, 0] for x, w, m in zip(xs, weights, masks, strict=True)],
+        axis=-1,
     )
 
 
@@ -452,4 +463,6 @@ def modality_shares(attention, token_counts: Sequence[int], query_mask=None) -> 
         qm = _mask(query_mask, a.shape[0], a.shape[2], "query_mask").astype(np.float64)
         per_sample = (per_query * qm[..., None]).sum(axis=1) / qm.sum(axis=1, keepdims=True)
     edges = np.cumsum([0, *counts])
-    return np.stack([per_sample[:, s:e].sum(axis=1) for s, e in zip(edges[:-1], edges[1:])], axis=1)
+    return np.stack(
+        [per_sample[:, s:e].sum(axis=1) for s, e in zip(edges[:-1], edges[1:], strict=True)], axis=1
+    )

@@ -76,7 +76,8 @@ def _layer_macs(layer) -> int | None:
         s = _prod(k[1:2]) if k is not None else 1
         size = {name: int(np.prod(getattr(layer, name).kernel.shape))
                 for name in ("_query_dense", "_key_dense", "_value_dense", "_output_dense")}  # fmt: skip
-        projections = t * (size["_query_dense"] + size["_output_dense"]) + s * (size["_key_dense"] + size["_value_dense"])
+        projections = t * (size["_query_dense"] + size["_output_dense"])
+        projections += s * (size["_key_dense"] + size["_value_dense"])
         return projections + 2 * t * s * layer.num_heads * layer.key_dim
     if isinstance(layer, layers.Attention | layers.AdditiveAttention) and shape is not None:
         query, value = shape[0], shape[1]

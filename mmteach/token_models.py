@@ -63,7 +63,7 @@ def _positive(name: str, value) -> int:
 
 
 def scene_qa_data(sc, vocabulary=None):
-    """Inputs ``{"image": (n, 48, 48, 3) float32 in [0, 1], "question": (n, 12) ids}``, answer ids, vocabulary.
+    """Inputs ``{"image": (n, 48, 48, 3) in [0, 1], "question": (n, 12) ids}``, answer ids, vocabulary.
 
     One row per question. Without ``vocabulary``, it is built from these questions
     (pass the training vocabulary for the other splits).
@@ -81,7 +81,8 @@ def scene_qa_data(sc, vocabulary=None):
 
 
 def build_scene_qa_model(vocab_size: int, fusion: str = "weighted", *, width: int = 32, heads: int = 2,
-                         patch_size: int = 16, learning_rate: float = 3e-3, name: str | None = None):  # fmt: skip
+                         patch_size: int = 16, learning_rate: float = 3e-3,
+                         name: str | None = None):  # fmt: skip
     """A scene question-answering model ``{"image", "question"} -> 14 answer probabilities``.
 
     Parameters
@@ -112,13 +113,17 @@ def build_scene_qa_model(vocab_size: int, fusion: str = "weighted", *, width: in
     question = keras.Input(shape=(QUESTION_LENGTH,), dtype="int32", name="question")
     words = layers.Embedding(vocab_size, width, mask_zero=True, name="question_tokens")(question)
     x = PerImageStandardization(name="image_standardize")(image)
-    patches = ModalityEmbedding(name="image_embedding")(PatchTokens(patch_size, width, name="image_tokens")(x))
+    patches = ModalityEmbedding(name="image_embedding")(
+        PatchTokens(patch_size, width, name="image_tokens")(x)
+    )
     words = ModalityEmbedding(name="question_embedding")(words)
     if fusion == "weighted":
         fused = CrossAttentionFusion(1, heads, query=1, self_depth=1, name="fusion")([patches, words])
     else:  # the same encoders, pooled to one vector per modality before fusion
         image_vec = SequencePooling(name="image_pool")(TransformerBlock(heads, name="image_block")(patches))
-        question_vec = SequencePooling(name="question_pool")(TransformerBlock(heads, name="question_block")(words))
+        question_vec = SequencePooling(name="question_pool")(
+            TransformerBlock(heads, name="question_block")(words)
+        )
         fused = ParallelFusion(name="fusion")([image_vec, question_vec])
     hidden = layers.Dense(2 * width, activation="elu", name="hidden")(fused)
     out = layers.Dense(len(_scenes.ANSWERS), activation="softmax", name="answer")(hidden)
@@ -146,7 +151,7 @@ def answer(probabilities, question_types) -> list[str]:
             f"probabilities: expected shape ({len(types)}, {len(_scenes.ANSWERS)}), got {p.shape}"
         )
     out = []
-    for row, t in zip(p, types):
+    for row, t in zip(p, types, strict=True):
         allowed = ANSWERS_BY_TYPE[t]
         out.append(allowed[int(np.argmax([row[_scenes.ANSWERS.index(a)] for a in allowed]))])
     return out
@@ -163,8 +168,10 @@ def caption_ids(sc, vocabulary=None):
     return encode_texts(texts, vocabulary, CAPTION_LENGTH), vocabulary
 
 
-def patch_encoder(width: int = 32, depth: int = 1, heads: int = 2, patch_size: int = 8, name: str = "patch_encoder"):
-    """A ViT-style image encoder for scenes: patches, positions, [CLS], ``depth`` blocks -> ``(batch, width)``."""
+def patch_encoder(
+    width: int = 32, depth: int = 1, heads: int = 2, patch_size: int = 8, name: str = "patch_encoder"
+):
+    """A ViT-style scene encoder: patches, positions, [CLS], ``depth`` blocks -> ``(batch, width)``."""
     width, depth, heads = (_positive(n, v) for n, v in (("width", width), ("depth", depth), ("heads", heads)))
     image = keras.Input(shape=(_SIZE, _SIZE, 3), name="image")
     x = PerImageStandardization(name="image_standardize")(image)

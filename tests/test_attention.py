@@ -1,4 +1,4 @@
-"""Attention, transformer blocks, tokens and token-level fusion: numpy == Keras, masks, save/load, bad inputs."""
+"""Attention, transformer blocks, tokens, token-level fusion: numpy == Keras, masks, save/load, bad input."""
 
 from __future__ import annotations
 
@@ -65,7 +65,9 @@ def test_multi_head_attention_equals_keras_with_mask():
     y = RNG.normal(size=(2, 6, D)).astype("float32")
     mask = np.array([[True, True, True, True, False, False], [True] * 6])
     mha = keras.layers.MultiHeadAttention(2, 4, name="mha")
-    out, att = mha(x, y, attention_mask=np.broadcast_to(mask[:, None, :], (2, 5, 6)), return_attention_scores=True)
+    out, att = mha(
+        x, y, attention_mask=np.broadcast_to(mask[:, None, :], (2, 5, 6)), return_attention_scores=True
+    )
     ref, ref_att = N.multi_head_attention(x, y, mha.get_weights(), heads=2, mask=mask)
     assert np.allclose(np.asarray(out), ref, atol=1e-5)
     assert np.allclose(np.asarray(att), ref_att, atol=1e-6)
