@@ -260,3 +260,26 @@ def test_scene_qa_and_clip_build():
         tm.build_scene_qa_model(10, "late")
     with pytest.raises(TypeError, match="scenes: expected"):
         tm.scene_qa_data([1, 2])
+
+
+# --------------------------------------------------------------------------- exercises
+
+
+def test_exercise_checks_accept_right_and_refuse_wrong_answers():
+    from mmteach import exercises as ex
+
+    def unmasked(q, k, v, mask):
+        return N.scaled_dot_product_attention(q, k, v)[0]
+
+    ex.check_masked_attention(lambda q, k, v, mask: N.scaled_dot_product_attention(q, k, v, mask)[0])
+    with pytest.raises(AssertionError, match="masked attention"):
+        ex.check_masked_attention(unmasked)
+    ex.check_mha_parameters(N.mha_parameter_count(32, 4, 8))
+    with pytest.raises(AssertionError, match="parameters"):
+        ex.check_mha_parameters(3 * 32 * 32 + 32 * 32)
+    ex.check_patchify(N.patchify)
+    with pytest.raises(AssertionError, match="patchify"):
+        ex.check_patchify(lambda images, p: images.reshape(len(images), -1, p * p * images.shape[-1]))
+    ex.check_training_compute(lambda m, s, e: 3 * m * s * e)
+    with pytest.raises(AssertionError, match="training compute"):
+        ex.check_training_compute(lambda m, s, e: m * s * e)
