@@ -191,7 +191,8 @@ def _caption_encoder(vocab_size: int, width: int, heads: int):
     x = ClsToken(name="caption_cls")(x)
     x = TransformerBlock(heads, name="caption_block")(x)
     x = layers.LayerNormalization(epsilon=1e-6, name="caption_norm")(x)
-    out = layers.Lambda(lambda t: t[:, 0], name="caption_cls_output")(x)
+    # the [CLS] output; the padding mask has done its job, so the Lambda drops it (mask=...)
+    out = layers.Lambda(lambda t: t[:, 0], mask=lambda t, m: None, name="caption_cls_output")(x)
     return keras.Model(ids, out, name="caption_encoder")
 
 
