@@ -69,6 +69,16 @@ def _layer_macs(layer, seen: dict[int, object]) -> int | None:
     if isinstance(layer, layers.Conv1D | layers.Conv2D | layers.Conv3D) and shape is not None:
         out = layer.compute_output_shape(tuple(shape))
         return _prod(out[1:-1]) * int(np.prod(layer.kernel.shape))
+    if isinstance(layer, layers.MultiHeadAttention):
+        # the four projections, the scores q.k and the weighted sum of the values
+        q, k = _shape(layer._query_dense, seen), _shape(layer._key_dense, seen)
+        t = _prod(q[1:2]) if q is not None else 1
+        s = _prod(k[1:2]) if k is not None else 1
+        size = {name: int(np.prod(getattr(layer, name).kernel.shape))
+                for name in ("_query_dense", "_key_dense", "_value_dense", "_output_dense")}  # fmt: skip
+        projections = t * (size["_query_dense"] + size["_output_dense"])
+        projections += s * (size["_key_dense"] + size["_value_dense"])
+        return projections + 2 * t * s * layer.num_heads * layer.key_dim
     if isinstance(layer, layers.Attention | layers.AdditiveAttention) and shape is not None:
         query, value = shape[0], shape[1]
         return 2 * _prod(query[1:2]) * _prod(value[1:2]) * int(query[-1])

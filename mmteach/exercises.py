@@ -525,3 +525,68 @@ def check_speaker_folds(folds_fn) -> None:
             "recording of the test speaker (that would leak the voice).",
         )
     _passed(name)
+
+
+# --- attention and transformers ---
+
+
+def check_masked_attention(attention_fn) -> None:
+    """Exercise: ``attention_fn(q, k, v, mask)`` -> masked scaled dot-product attention output."""
+    from mmteach.attention_numpy import scaled_dot_product_attention
+
+    name = "masked attention"
+    rng = np.random.default_rng(61)
+    q, k, v = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4)), rng.normal(size=(2, 5, 2))
+    mask = np.array([[True, True, True, False, False], [True, True, True, True, True]])
+    expected = scaled_dot_product_attention(q, k, v, mask=mask)[0]
+    got = attention_fn(q.copy(), k.copy(), v.copy(), mask.copy())
+    got = got[0] if isinstance(got, tuple) else got
+    hint = ("scores = q @ k^T / sqrt(d); set the scores of padding keys (mask False) to a large negative "
+            "number; softmax over the keys; multiply by v.")  # fmt: skip
+    _close(got, expected, name, hint)
+    _passed(name)
+
+
+def check_mha_parameters(answer: int) -> None:
+    """Exercise: parameters of ``MultiHeadAttention(num_heads=4, key_dim=8)`` on 32-wide tokens."""
+    from mmteach.attention_numpy import mha_parameter_count
+
+    name = "multi-head attention parameters"
+    expected = mha_parameter_count(32, 4, 8)
+    _expect(
+        int(answer) == expected,
+        f"{name}: expected {expected}, got {answer}. Hint: query, key and value each have a "
+        "(32, 4, 8) kernel and a (4, 8) bias; the output projection a (4, 8, 32) kernel and a (32,) bias.",
+    )
+    _passed(name)
+
+
+def check_patchify(patchify_fn) -> None:
+    """Exercise: ``patchify_fn(images, p)`` -> ``(n, patches, p*p*C)`` in reading order."""
+    from mmteach.attention_numpy import patchify
+
+    name = "patchify"
+    images = np.random.default_rng(62).random((2, 12, 12, 3))
+    expected = patchify(images, 4)
+    got = np.asarray(patchify_fn(images.copy(), 4))
+    _expect(got.shape == expected.shape, f"{name}: expected shape {expected.shape}, got {got.shape}.")
+    hint = ("reshape to (n, H/p, p, W/p, p, C), move the two patch-grid axes in front of the two "
+            "in-patch axes (transpose 0, 1, 3, 2, 4, 5), then reshape to (n, patches, p*p*C).")  # fmt: skip
+    _close(got, expected, name, hint)
+    _passed(name)
+
+
+def check_training_compute(compute_fn) -> None:
+    """Exercise: ``compute_fn(macs_per_sample, samples, epochs)`` -> multiply-adds of a training run."""
+    name = "training compute"
+    cases = [(1000, 50, 2), (633952, 2057, 3), (1, 1, 1)]
+    for macs, samples, epochs in cases:
+        expected = 3 * macs * samples * epochs
+        got = compute_fn(macs, samples, epochs)
+        _expect(
+            got == expected,
+            f"{name}: for {macs} MACs per sample, {samples} samples and {epochs} epochs expected "
+            f"{expected}, got {got}. Hint: forward + backward is about 3 forward passes, for every "
+            "sample of every epoch.",
+        )
+    _passed(name)

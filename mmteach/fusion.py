@@ -806,3 +806,9 @@ class LateFusion(_FusionLayer):
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode, "weights": self.fixed_weights}
+
+
+# Token-level fusion (transformers) lives in mmteach.attention; re-exported beside the vector-level layers.
+from mmteach.attention import CrossAttentionFusion, ParallelTokenFusion, SingleStreamFusion  # noqa: E402
+
+__all__ += ["CrossAttentionFusion", "ParallelTokenFusion", "SingleStreamFusion"]

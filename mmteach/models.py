@@ -67,6 +67,7 @@ __all__ = [
     "MultimodalModel",
     "FEATURE_LAYERS",
     "build_multimodal_model",
+    "build_token_model",
     "count_params",
     "extract_features",
     "modality_encoder",
@@ -491,3 +492,125 @@ def robustness_auc(levels: Sequence[float], accuracies: Sequence[float]) -> floa
         raise ValueError(f"levels: expected increasing noise levels, got {x.tolist()}")
     area = float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)))
     return area / float(x[-1] - x[0])
+
+
+# =========================================================================== token-level (transformer) models
+
+
+def build_token_model(
+    modalities: Sequence[str] = MODALITIES,
+    fusion: str = "sequential",
+    *,
+    width: int = 32,
+    depth: int = 1,
+    heads: int = 2,
+    mlp_dim: int | None = None,
+    patch_size: int = 8,
+    frames_per_token: int = 3,
+    vocab_size: int | None = None,
+    num_classes: int = 9,
+    image_shape: Sequence[int] = (32, 32, 3),
+    text_length: int = 16,
+    audio_shape: Sequence[int] = (30, 65),
+    learning_rate: float = 1e-3,
+    compile: bool = True,
+    name: str | None = None,
+) -> MultimodalModel:
+    """A small multimodal transformer: every modality as tokens, fused by attention.
+
+    The sibling of :func:`build_multimodal_model` at the token level. Tokens
+    (:mod:`mmteach.attention`): the image is cut into ``patch_size`` patches
+    (``image_tokens``), the caption's words are embedded (``text_tokens``, padding
+    masked), the spectrogram is grouped ``frames_per_token`` frames per token
+    (``audio_tokens``); each gets learned position and modality-type embeddings
+    (``<modality>_embedding``). Then the fusion layer ``"fusion"``:
+
+    * ``"parallel"``: :class:`~mmteach.attention.ParallelTokenFusion`, one transformer of
+      ``depth`` blocks per modality, [CLS] vectors concatenated;
+    * ``"sequential"``: :class:`~mmteach.attention.SingleStreamFusion`, one transformer of
+      ``depth`` blocks over all tokens (ViLT-style);
+    * ``"weighted"``: :class:`~mmteach.attention.CrossAttentionFusion`, ``depth`` blocks per
+      modality, then the caption's tokens (the first modality's without a caption)
+      attend to the other modalities' tokens.
+
+    A hidden layer (``head_hidden``) and the classifier ``label`` follow. Inputs, labels
+    and outputs are those of :func:`build_multimodal_model`.
+
+    Parameters
+    ----------
+    modalities : any non-empty subset of ``("image", "text", "audio")``
+    fusion : ``"parallel"``, ``"sequential"`` or ``"weighted"``
+    width : int
+        Token width ``d`` (also the hidden layer's width).
+    depth, heads, mlp_dim : int
+        Blocks, attention heads, MLP width (default ``2 * width``).
+    patch_size, frames_per_token : int
+        Image patch side (a divisor of the image size), spectrogram frames per token.
+    vocab_size : int
+        Needed with ``"text"``.
+    image_shape, text_length, audio_shape :
+        Input shapes (default: Shapes World's prepared inputs).
+
+    Example
+    -------
+    >>> m = build_token_model(("image", "audio"), fusion="parallel")  # doctest: +SKIP
+    >>> m.output_shape  # doctest: +SKIP
+    (None, 9)
+    """
+    from mmteach.attention import (
+        TOKEN_FUSIONS,
+        CrossAttentionFusion,
+        FrameTokens,
+        ModalityEmbedding,
+        ParallelTokenFusion,
+        PatchTokens,
+        SingleStreamFusion,
+    )
+    from mmteach.features import PerImageStandardization
+
+    mods = _check_modalities(modalities)
+    if not isinstance(fusion, str):
+        raise TypeError(f"fusion: expected a str, one of {TOKEN_FUSIONS}, got {type(fusion).__name__}")
+    if fusion not in TOKEN_FUSIONS:
+        raise ValueError(f"fusion: expected one of {TOKEN_FUSIONS}, got {fusion!r}")
+    for arg, value in {"width": width, "depth": depth, "heads": heads, "patch_size": patch_size,
+                       "frames_per_token": frames_per_token, "num_classes": num_classes,
+                       "text_length": text_length}.items():  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{arg}: expected an int, got {type(value).__name__} {value!r}")
+        if value < 1:
+            raise ValueError(f"{arg}: expected a positive int, got {value!r}")
+    if "text" in mods and vocab_size is None:
+        raise ValueError("vocab_size: required when 'text' is a modality, got None")
+
+    inputs, tokens = {}, []
+    for m in mods:
+        if m == "image":
+            inputs[m] = keras.Input(shape=tuple(image_shape), name="image")
+            x = PerImageStandardization(name="image_standardize")(inputs[m])
+            x = PatchTokens(patch_size, width, name="image_tokens")(x)
+        elif m == "text":
+            inputs[m] = keras.Input(shape=(text_length,), dtype="int32", name="text")
+            x = layers.Embedding(vocab_size, width, mask_zero=True, name="text_tokens")(inputs[m])
+        else:
+            inputs[m] = keras.Input(shape=tuple(audio_shape), name="audio")
+            x = FrameTokens(frames_per_token, width, name="audio_tokens")(inputs[m])
+        tokens.append(ModalityEmbedding(name=f"{m}_embedding")(x))
+
+    if fusion == "parallel":
+        fused = ParallelTokenFusion(depth, heads, mlp_dim, name="fusion")(tokens)
+    elif fusion == "sequential":
+        fused = SingleStreamFusion(depth, heads, mlp_dim, name="fusion")(tokens)
+    else:
+        query = mods.index("text") if "text" in mods else 0
+        fused = CrossAttentionFusion(1, heads, mlp_dim, query=query, self_depth=depth, name="fusion")(tokens)
+    hidden = layers.Dense(width, activation="elu", name="head_hidden")(fused)
+    label = layers.Dense(num_classes, activation="softmax", name="label")(hidden)
+    model = MultimodalModel(inputs=inputs, outputs=label, name=name or f"tokens_{fusion}_{'_'.join(mods)}")
+    if compile:
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    return model

@@ -25,10 +25,11 @@ LAYERS = {
     # raw files
     "datasets": 2, "spoken_digits": 3, "scenes": 3,
     # the pipeline
-    "preprocessing": 4, "features": 5, "attention": 6, "fusion": 7, "models": 8, "training": 9,
+    "attention_numpy": 1, "preprocessing": 4, "features": 5, "attention": 6, "fusion": 7, "models": 8,
+    "training": 9,
     "applications": 10,
     # built on top of everything
-    "compute": 11, "plotting": 11, "student": 11, "exercises": 12, "widgets": 12, "doctor": 12, "cli": 13,
+    "compute": 11, "token_models": 11, "plotting": 11, "student": 11, "exercises": 12, "widgets": 12, "doctor": 12, "cli": 13,
 }  # fmt: skip
 
 

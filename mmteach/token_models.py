@@ -1,0 +1,234 @@
+"""Small transformers on the multi-object scenes: question answering, contrastive pretraining, adaptation.
+
+The attention notebooks use these to compare token-level with vector-level fusion on
+the scenes' questions, and to walk through the foundation-model workflow: pretrain an
+image encoder without labels (contrastively, on image-caption pairs, as CLIP), then
+adapt it to a task with few labels (linear probe, fine-tuning) against training
+from scratch.
+
+* :func:`scene_qa_data` - per question: the scene image and the question's word ids;
+* :func:`build_scene_qa_model` - ``"weighted"``: question tokens attend to the patch
+  tokens (:class:`~mmteach.attention.CrossAttentionFusion`); ``"vector"``: a CNN image
+  vector and a GRU question vector, concatenated (:class:`~mmteach.fusion.ParallelFusion`);
+* :func:`answer` - predictions restricted to each question type's answers;
+* :func:`patch_encoder`, :func:`build_clip` - a patch-transformer image encoder and a
+  caption encoder trained with the symmetric InfoNCE loss.
+
+Example
+-------
+>>> from mmteach.scenes import make_scenes
+>>> x, y, vocab = scene_qa_data(make_scenes(5, seed=0))  # doctest: +SKIP
+>>> x["image"].shape[1:], x["question"].shape[1]  # doctest: +SKIP
+((48, 48, 3), 12)
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from mmteach import scenes as _scenes
+from mmteach.attention import ClsToken, CrossAttentionFusion, ModalityEmbedding, PatchTokens, TransformerBlock
+from mmteach.features import PerImageStandardization
+from mmteach.preprocessing import build_vocabulary, encode_texts, tokenize
+
+__all__ = [
+    "QUESTION_LENGTH",
+    "answer",
+    "build_clip",
+    "build_scene_qa_model",
+    "caption_ids",
+    "patch_encoder",
+    "scene_qa_data",
+]
+
+QUESTION_LENGTH = 12
+CAPTION_LENGTH = 24
+_SIZE = _scenes.SCENE_SIZE
+
+
+def _check_scenes(sc, name: str = "scenes"):
+    if not isinstance(sc, _scenes.Scenes):
+        raise TypeError(f"{name}: expected a mmteach.scenes.Scenes, got {type(sc).__name__}")
+    return sc
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return int(value)
+
+
+def scene_qa_data(sc, vocabulary=None):
+    """Inputs ``{"image": (n, 48, 48, 3) in [0, 1], "question": (n, 12) ids}``, answer ids, vocabulary.
+
+    One row per question. Without ``vocabulary``, it is built from these questions
+    (pass the training vocabulary for the other splits).
+    """
+    _check_scenes(sc)
+    texts = [" ".join(tokenize(q)) for q in sc.questions["question"]]
+    vocabulary = build_vocabulary(texts) if vocabulary is None else list(vocabulary)
+    x = {
+        "image": sc.question_images().astype("float32") / 255.0,
+        "question": encode_texts(texts, vocabulary, QUESTION_LENGTH),
+    }
+    index = {a: i for i, a in enumerate(_scenes.ANSWERS)}
+    y = np.array([index[a] for a in sc.questions["answer"]], dtype="int32")
+    return x, y, vocabulary
+
+
+def build_scene_qa_model(vocab_size: int, fusion: str = "weighted", *, width: int = 32, heads: int = 2,
+                         patch_size: int = 16, learning_rate: float = 3e-3,
+                         name: str | None = None):  # fmt: skip
+    """A scene question-answering model ``{"image", "question"} -> 14 answer probabilities``.
+
+    Parameters
+    ----------
+    vocab_size : int
+    fusion : ``"weighted"`` or ``"vector"``
+        ``"weighted"``: token level - the image as ``patch_size`` patches (16: one
+        patch per grid cell), the question as word tokens, one self-attention block
+        each, then the question tokens attend to the patches (layer ``"fusion"``,
+        :class:`~mmteach.attention.CrossAttentionFusion`). ``"vector"``: the same
+        tokenizers and blocks, but each modality is averaged into one vector first and
+        the two vectors are concatenated (:class:`~mmteach.fusion.ParallelFusion`) -
+        vector-level fusion, so the two differ only in where the modalities meet.
+
+    Example
+    -------
+    >>> build_scene_qa_model(40, "vector").output_shape  # doctest: +SKIP
+    (None, 14)
+    """
+    from mmteach.features import SequencePooling
+    from mmteach.fusion import ParallelFusion
+
+    vocab_size, width, heads = (_positive(n, v) for n, v in (("vocab_size", vocab_size), ("width", width),
+                                                             ("heads", heads)))  # fmt: skip
+    if fusion not in ("weighted", "vector"):
+        raise ValueError(f"fusion: expected 'weighted' or 'vector', got {fusion!r}")
+    image = keras.Input(shape=(_SIZE, _SIZE, 3), name="image")
+    question = keras.Input(shape=(QUESTION_LENGTH,), dtype="int32", name="question")
+    words = layers.Embedding(vocab_size, width, mask_zero=True, name="question_tokens")(question)
+    x = PerImageStandardization(name="image_standardize")(image)
+    patches = ModalityEmbedding(name="image_embedding")(
+        PatchTokens(patch_size, width, name="image_tokens")(x)
+    )
+    words = ModalityEmbedding(name="question_embedding")(words)
+    if fusion == "weighted":
+        fused = CrossAttentionFusion(1, heads, query=1, self_depth=1, name="fusion")([patches, words])
+    else:  # the same encoders, pooled to one vector per modality before fusion
+        image_vec = SequencePooling(name="image_pool")(TransformerBlock(heads, name="image_block")(patches))
+        question_vec = SequencePooling(name="question_pool")(
+            TransformerBlock(heads, name="question_block")(words)
+        )
+        fused = ParallelFusion(name="fusion")([image_vec, question_vec])
+    hidden = layers.Dense(2 * width, activation="elu", name="hidden")(fused)
+    out = layers.Dense(len(_scenes.ANSWERS), activation="softmax", name="answer")(hidden)
+    model = keras.Model({"image": image, "question": question}, out, name=name or f"qa_{fusion}")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])  # fmt: skip
+    return model
+
+
+def answer(probabilities, question_types) -> list[str]:
+    """Per question, the most likely answer among the answers its type allows.
+
+    Example
+    -------
+    >>> p = np.zeros((1, len(_scenes.ANSWERS))); p[0, _scenes.ANSWERS.index("2")] = 1
+    >>> answer(p, ["count"])
+    ['2']
+    """
+    from mmteach.applications.assistant import ANSWERS_BY_TYPE
+
+    p = np.asarray(probabilities)
+    types = list(question_types)
+    if p.ndim != 2 or p.shape[1] != len(_scenes.ANSWERS) or len(p) != len(types):
+        raise ValueError(
+            f"probabilities: expected shape ({len(types)}, {len(_scenes.ANSWERS)}), got {p.shape}"
+        )
+    out = []
+    for row, t in zip(p, types, strict=True):
+        allowed = ANSWERS_BY_TYPE[t]
+        out.append(allowed[int(np.argmax([row[_scenes.ANSWERS.index(a)] for a in allowed]))])
+    return out
+
+
+# =========================================================================== pretrain, then adapt
+
+
+def caption_ids(sc, vocabulary=None):
+    """Scene captions as word ids ``(n, 24)`` and the vocabulary (built from them if not given)."""
+    _check_scenes(sc)
+    texts = [" ".join(tokenize(c)) for c in sc.meta["caption"]]
+    vocabulary = build_vocabulary(texts) if vocabulary is None else list(vocabulary)
+    return encode_texts(texts, vocabulary, CAPTION_LENGTH), vocabulary
+
+
+def patch_encoder(
+    width: int = 32, depth: int = 1, heads: int = 2, patch_size: int = 8, name: str = "patch_encoder"
+):
+    """A ViT-style scene encoder: patches, positions, [CLS], ``depth`` blocks -> ``(batch, width)``."""
+    width, depth, heads = (_positive(n, v) for n, v in (("width", width), ("depth", depth), ("heads", heads)))
+    image = keras.Input(shape=(_SIZE, _SIZE, 3), name="image")
+    x = PerImageStandardization(name="image_standardize")(image)
+    x = ModalityEmbedding(name="image_embedding")(PatchTokens(patch_size, width, name="image_tokens")(x))
+    x = ClsToken(name="cls")(x)
+    for j in range(depth):
+        x = TransformerBlock(heads, name=f"block_{j}")(x)
+    x = layers.LayerNormalization(epsilon=1e-6, name="norm")(x)
+    out = layers.Lambda(lambda t: t[:, 0], name="cls_output")(x)
+    return keras.Model(image, out, name=name)
+
+
+def _caption_encoder(vocab_size: int, width: int, heads: int):
+    ids = keras.Input(shape=(CAPTION_LENGTH,), dtype="int32", name="caption")
+    x = layers.Embedding(vocab_size, width, mask_zero=True, name="caption_tokens")(ids)
+    x = ModalityEmbedding(name="caption_embedding")(x)
+    x = ClsToken(name="caption_cls")(x)
+    x = TransformerBlock(heads, name="caption_block")(x)
+    x = layers.LayerNormalization(epsilon=1e-6, name="caption_norm")(x)
+    # the [CLS] output; the padding mask has done its job, so the Lambda drops it (mask=...)
+    out = layers.Lambda(lambda t: t[:, 0], mask=lambda t, m: None, name="caption_cls_output")(x)
+    return keras.Model(ids, out, name="caption_encoder")
+
+
+class _Clip(keras.Model):
+    """Image and caption embeddings, L2-normalised; the loss is the symmetric InfoNCE."""
+
+    def __init__(self, image_encoder, caption_encoder, dim: int, temperature: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.image_encoder, self.caption_encoder = image_encoder, caption_encoder
+        self.image_head = layers.Dense(dim, name="image_projection")
+        self.caption_head = layers.Dense(dim, name="caption_projection")
+        self.temperature = float(temperature)
+
+    def call(self, inputs):
+        zi = self.image_head(self.image_encoder(inputs["image"]))
+        zt = self.caption_head(self.caption_encoder(inputs["caption"]))
+        zi = zi / ops.sqrt(ops.sum(zi * zi, axis=-1, keepdims=True) + 1e-12)
+        zt = zt / ops.sqrt(ops.sum(zt * zt, axis=-1, keepdims=True) + 1e-12)
+        return ops.matmul(zi, ops.transpose(zt)) / self.temperature
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        from mmteach.applications.retrieval import info_nce_loss
+
+        return info_nce_loss(y_pred)
+
+
+def build_clip(image_encoder, vocab_size: int, width: int = 32, heads: int = 2, learning_rate: float = 3e-3):
+    """A CLIP-style dual encoder around ``image_encoder`` (e.g. :func:`patch_encoder`), compiled.
+
+    ``model.fit({"image": images, "caption": caption_ids}, epochs=..., batch_size=...)``
+    pulls each scene's image and caption embeddings together and pushes the other
+    pairs of the batch apart; afterwards ``image_encoder`` is pretrained.
+    """
+    if not isinstance(image_encoder, keras.Model):
+        raise TypeError(f"image_encoder: expected a keras.Model, got {type(image_encoder).__name__}")
+    model = _Clip(image_encoder, _caption_encoder(_positive("vocab_size", vocab_size), width, heads), width,
+                  name="clip")  # fmt: skip
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    return model
