@@ -20,9 +20,9 @@ from mmteach.claims import claim
 __all__ = ["__version__", "claim", "setup_notebook"]
 
 _SUBMODULES = {
-    "applications", "attention", "attention_numpy", "claims", "cli", "course", "datasets", "device", "doctor",
-    "exercises", "features", "fusion", "models", "plotting", "preprocessing", "seeding", "spoken_digits", "stats",
-    "token_models", "training", "validation", "widgets",
+    "applications", "attention", "attention_numpy", "claims", "cli", "course", "datasets", "device",
+    "doctor", "exercises", "features", "fusion", "models", "plotting", "preprocessing", "seeding",
+    "spoken_digits", "stats", "token_models", "training", "validation", "widgets",
 }  # fmt: skip
 
 

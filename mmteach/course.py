@@ -70,7 +70,7 @@ COURSE: tuple[Lesson, ...] = (
         6,
         "attention_transformers",
         "Attention and transformers",
-        "Attention and a transformer block from scratch, every modality as tokens, three token-level fusions.",
+        "Attention and a transformer block from scratch, every modality as tokens, token-level fusion.",
         60,
     ),
     Lesson(

@@ -183,15 +183,12 @@ def resolve(
     kind, index = parse_choice(choice)
     if isinstance(available_gpus, str) or not isinstance(available_gpus, Sequence):
         raise ValueError(
-            "available_gpus: expected a list of device names (possibly empty), "
-            f"got {available_gpus!r}"
+            f"available_gpus: expected a list of device names (possibly empty), got {available_gpus!r}"
         )
     if available_cpus is not None and (
         isinstance(available_cpus, str) or not isinstance(available_cpus, Sequence)
     ):
-        raise ValueError(
-            f"available_cpus: expected a list of device names or None, got {available_cpus!r}"
-        )
+        raise ValueError(f"available_cpus: expected a list of device names or None, got {available_cpus!r}")
     n_gpus = len(available_gpus)
     if kind == "cpu":
         index = 0 if index is None else index

@@ -299,9 +299,7 @@ def load_scenes(root: str | Path | None = None, split: str | None = None) -> Sce
             cache.unlink(missing_ok=True)
     # the two tables are checked on every load (milliseconds); the images when they are decoded
     meta = pd.read_csv(io.BytesIO(read_checked(root, "scenes.csv")), dtype={"caption": str, "objects": str})
-    questions = pd.read_csv(
-        io.BytesIO(read_checked(root, "questions.csv")), dtype=str, keep_default_na=False
-    )
+    questions = pd.read_csv(io.BytesIO(read_checked(root, "questions.csv")), dtype=str, keep_default_na=False)
     if images is None:
         verify_scenes(root)
         images = np.stack([read_png(root / name) for name in meta["image"]])

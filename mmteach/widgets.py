@@ -105,10 +105,7 @@ def device_tooltips(gpus: Sequence[str]) -> dict[str, str]:
     if gpus:
         gpu_tip = f"Run mmteach's work on the first GPU (/GPU:0 = {_short(gpus[0])})."
     else:
-        gpu_tip = (
-            f"Disabled: {_NO_GPU_REASON}. To use a GPU, install mmteach[gpu] on a "
-            "machine that has one."
-        )
+        gpu_tip = f"Disabled: {_NO_GPU_REASON}. To use a GPU, install mmteach[gpu] on a machine that has one."
     return {
         "cpu": "Run mmteach's work on the CPU (/CPU:0). Always available.",
         "gpu": gpu_tip,
@@ -144,9 +141,7 @@ def device_status(choice: str, resolved: str, gpus: Sequence[str], note: str = "
         found = "a GPU was found" if gpus else "no GPU was found"
         text = f"Selected <b>{label}</b>: {found}, so mmteach runs its work on {where}."
     elif kind == "gpu" and not gpus:
-        text = (
-            f"Selected <b>{label}</b>, but no GPU was found, so mmteach runs its work on {where}."
-        )
+        text = f"Selected <b>{label}</b>, but no GPU was found, so mmteach runs its work on {where}."
     else:
         text = f"Selected <b>{label}</b>: mmteach runs its work on {where}."
     text += f" (Same as <code>mmteach.device.use({html.escape(repr(choice))})</code>.)"
@@ -377,8 +372,7 @@ def confusion_html(cm, class_names: Sequence[str]) -> str:
     for name, row in zip(class_names, cm, strict=True):
         total = max(int(sum(row)), 1)
         cells = "".join(
-            f'<td style="text-align:right;background:rgba(31,119,180,{int(v) / total:.2f})">'
-            f"{int(v)}</td>"
+            f'<td style="text-align:right;background:rgba(31,119,180,{int(v) / total:.2f})">{int(v)}</td>'
             for v in row
         )
         rows.append(f"<tr><th>{html.escape(str(name))}</th>{cells}</tr>")
@@ -492,8 +486,9 @@ class FusionPicker(widgets.VBox):
                                           description="Mode")  # fmt: skip
         n = len(self.modalities)
         self.sliders = [
-            widgets.FloatSlider(value=round(1 / n, 2), min=0.0, max=1.0, step=0.05, description=m,
-                                continuous_update=False)  # fmt: skip
+            widgets.FloatSlider(
+                value=round(1 / n, 2), min=0.0, max=1.0, step=0.05, description=m, continuous_update=False
+            )  # fmt: skip
             for m in self.modalities
         ]
         self._weights = [1.0 / n] * n

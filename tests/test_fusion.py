@@ -356,6 +356,7 @@ def test_exercise_checks_pass_right_and_fail_wrong_answers(capsys):
     exercises.check_weighted_sum(lambda hs, w: sum(wi * h for wi, h in zip(w, hs, strict=True)))
     with pytest.raises(AssertionError, match="Hint"):
         exercises.check_weighted_sum(lambda hs, w: sum(hs) / len(hs))
+
     # trapezoids written out: np.trapezoid needs numpy 2, the project allows numpy 1.26
     def trapezoid_auc(levels, accuracies):
         x, y = np.asarray(levels, float), np.asarray(accuracies, float)

@@ -173,7 +173,9 @@ def is_claim_cell(cell) -> bool:
 def test_cells_carry_only_known_tags(path):
     for i, cell in enumerate(load(path).cells, 1):
         unknown = set(cell.metadata.get("tags", [])) - KNOWN_TAGS
-        assert not unknown, f"{path.name} cell {i}: unknown tags {sorted(unknown)}; known: {sorted(KNOWN_TAGS)}"
+        assert not unknown, (
+            f"{path.name} cell {i}: unknown tags {sorted(unknown)}; known: {sorted(KNOWN_TAGS)}"
+        )
 
 
 @pytest.mark.parametrize("path", PARAMS)
@@ -185,12 +187,16 @@ def test_claim_cells_are_compared_and_print_only_their_claims(path):
         assert IGNORE_TAG not in cell.metadata.get("tags", []), (
             f"{path.name} cell {i} checks claims: do not tag it {IGNORE_TAG}, its lines are the check"
         )
-        lines = "".join(out.get("text", "") for out in cell.outputs if out.get("name") == "stdout").splitlines()
+        lines = "".join(
+            out.get("text", "") for out in cell.outputs if out.get("name") == "stdout"
+        ).splitlines()
         others = [line for line in lines if not line.startswith("✓ ")]
-        assert lines and not others, f"{path.name} cell {i}: a claim cell prints only '✓ ...' lines, got {others}"
-        assert not any(out.get("output_type") in ("execute_result", "display_data") for out in cell.outputs), (
-            f"{path.name} cell {i}: a claim cell shows no value; move the table to the tagged cell above it"
+        assert lines and not others, (
+            f"{path.name} cell {i}: a claim cell prints only '✓ ...' lines, got {others}"
         )
+        assert not any(
+            out.get("output_type") in ("execute_result", "display_data") for out in cell.outputs
+        ), f"{path.name} cell {i}: a claim cell shows no value; move the table to the tagged cell above it"
 
 
 @pytest.mark.parametrize("path", PARAMS)
@@ -308,7 +314,9 @@ def test_trained_digits_may_differ_but_a_broken_claim_fails(tmp_path):
     committed = [("stdout", "accuracy 0.9123\n")]  # the digits another machine printed
 
     def notebook(bound: float) -> nbformat.NotebookNode:
-        claim = f"import mmteach\nmmteach.claim('fusion reaches at least {bound}', accuracy, at_least={bound})"
+        claim = (
+            f"import mmteach\nmmteach.claim('fusion reaches at least {bound}', accuracy, at_least={bound})"
+        )
         nb = _notebook([(accuracy, committed), (claim, [("stdout", f"✓ fusion reaches at least {bound}\n")])])
         nb.cells[0].metadata["tags"] = [IGNORE_TAG]
         return nb

@@ -114,7 +114,8 @@ def _good() -> dict:
         "rnn_recurrent_kernel": np.zeros((2, 6)), "rnn_bias": np.zeros((2, 6)),
         "train_questions": make_scenes(4).questions, "predictions": {},
         "nb": _notebook(), "cell": _notebook().cells[0], "accuracy": 0.5, "scores": {"a": 0.5},
-        "requires": ["numpy>=1.26"], "specifier": ">=1.0", "installed": "1.0", "headers": ["a"], "rows": [[1]],
+        "requires": ["numpy>=1.26"], "specifier": ">=1.0", "installed": "1.0",
+        "headers": ["a"], "rows": [[1]],
         "dists": ["numpy"], "checks": [], "requires_python": ">=3.10", "lock_path": "/tmp/none.txt",
     }  # fmt: skip
 

@@ -71,9 +71,7 @@ def test_device_status_sentences():
     assert "Selected <b>CPU</b>" in text and "<code>/CPU:0</code>" in text
     assert "mmteach.device.use(&#x27;cpu&#x27;)" in text
     assert "but no GPU was found" in widgets.device_status("gpu", "/CPU:0", [])
-    assert widgets.device_status("cpu", "/CPU:0", [], note="Hi <you>").startswith(
-        "<i>Hi &lt;you&gt;</i>"
-    )
+    assert widgets.device_status("cpu", "/CPU:0", [], note="Hi <you>").startswith("<i>Hi &lt;you&gt;</i>")
     with pytest.raises(ValueError, match="choice"):
         widgets.device_status("tpu", "/CPU:0", [])
 

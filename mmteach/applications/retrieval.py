@@ -304,9 +304,7 @@ def build_dual_encoder(vocab_size: int, embed_dim: int = 32, width: int = 64, fi
     """
     vocab_size = check_int("vocab_size", vocab_size, min_value=3)
     learning_rate = check_real("learning_rate", learning_rate, positive=True)
-    model = DualEncoder(
-        vocab_size, embed_dim, width, filters, image_shape, temperature, name="dual_encoder"
-    )
+    model = DualEncoder(vocab_size, embed_dim, width, filters, image_shape, temperature, name="dual_encoder")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     return model
 
