@@ -5,8 +5,8 @@ lines on stderr vary between machines and library versions, and the course does 
 teach through them, so stderr is left out of the comparison (nbval's documented way:
 add "stderr" to the collector's ``skip_compare``).
 
-Notebook cells, the browser test and the multi-worker test are marked ``slow``: the fast
-developer lane ``pytest -m "not slow"`` leaves them out.
+Notebook cells, the browser test, the multi-worker test and the unit tests that train several
+models are marked ``slow``: the fast developer lane ``pytest -m "not slow"`` leaves them out.
 """
 
 from __future__ import annotations

@@ -100,6 +100,7 @@ def _audio_features(audio: np.ndarray) -> np.ndarray:
     return np.concatenate([spec.mean(1), spec.max(1)], 1)
 
 
+@pytest.mark.slow  # trains models: the full lane only
 def test_no_single_modality_suffices_but_fusion_does(generated):
     """The label rule: best single modality <= 60%, fused >= 90%, gap >= 25 points."""
     sw = generated

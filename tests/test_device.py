@@ -205,6 +205,7 @@ def test_importing_mmteach_device_and_widgets_does_not_import_tensorflow():
     assert result == {"tf": False}
 
 
+@pytest.mark.slow  # trains models: the full lane only
 def test_two_logical_cpus_selecting_each_changes_where_ops_run():
     result = run_python(
         """
@@ -277,6 +278,7 @@ def test_two_logical_cpus_selecting_each_changes_where_ops_run():
     assert kind == "ValueError" and "only 2 exist" in message
 
 
+@pytest.mark.slow  # trains models: the full lane only
 def test_hide_gpus_before_tensorflow_starts():
     result = run_python(
         """

@@ -85,6 +85,7 @@ def test_sliders_keep_the_sum_at_one(picker):
 @pytest.mark.parametrize("method, mode", [("parallel", "learned"), ("sequential", "learned"),
                                           ("weighted", "fixed"), ("weighted", "learned"),
                                           ("weighted", "gated")])  # fmt: skip
+@pytest.mark.slow  # trains models: the full lane only
 def test_train_shows_accuracy_confusion_and_weights(picker, method, mode):
     picker.method.value = method
     picker.mode.value = mode
@@ -103,6 +104,7 @@ def test_train_shows_accuracy_confusion_and_weights(picker, method, mode):
         assert result["weights"] is None
 
 
+@pytest.mark.slow  # trains models: the full lane only
 def test_learned_weights_favour_the_informative_modality(picker):
     picker.method.value = "parallel"
     assert picker.train()["accuracy"] >= 0.7

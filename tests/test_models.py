@@ -36,6 +36,7 @@ CONFIGS = [
 ]
 
 
+@pytest.mark.slow  # trains models: the full lane only
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c["fusion"] + c.get("weighted_mode", ""))
 def test_every_fusion_fits_predicts_and_survives_save_load(config, tmp_path):
     inputs, labels = data()
@@ -56,6 +57,7 @@ def test_every_fusion_fits_predicts_and_survives_save_load(config, tmp_path):
     assert loaded.aux_weight == model.aux_weight
 
 
+@pytest.mark.slow  # trains models: the full lane only
 @pytest.mark.parametrize("mods", [("image",), ("text",), ("audio",), ("image", "audio"), ("text", "audio")])
 def test_any_subset_of_modalities(mods):
     inputs, labels = data()
@@ -100,6 +102,7 @@ def test_modality_dropout_only_in_training():
         M.ModalityDropout(1.0)
 
 
+@pytest.mark.slow  # trains models: the full lane only
 def test_pool_encoders_option():
     inputs, labels = data()
     model = M.build_multimodal_model(vocab_size=VOCAB, width=8, filters=4, rnn="pool", aux_weight=0.5,
@@ -123,6 +126,7 @@ def test_empty_caption_gives_zero_text_features():
     np.testing.assert_allclose(feats, 0.0)
 
 
+@pytest.mark.slow  # trains models: the full lane only
 def test_feature_inputs_and_encoder_reuse():
     inputs, labels = data()
     uni = {m: M.build_multimodal_model((m,), vocab_size=VOCAB, width=8, filters=4) for m in M.MODALITIES}

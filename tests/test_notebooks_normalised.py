@@ -289,6 +289,7 @@ def _run_nbval(folder: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # trains models: the full lane only
 def test_nbval_ignores_stderr_but_checks_stdout(tmp_path):
     """The stderr hook in the root conftest.py: stderr may differ, stdout may not."""
     ok = tmp_path / "ok"
@@ -308,6 +309,7 @@ def test_nbval_ignores_stderr_but_checks_stdout(tmp_path):
     assert result.returncode != 0, result.stdout[-3000:]
 
 
+@pytest.mark.slow  # trains models: the full lane only
 def test_trained_digits_may_differ_but_a_broken_claim_fails(tmp_path):
     """The claims recipe end to end: a tagged cell's digits are not compared, its claim is."""
     accuracy = "import random\naccuracy = 0.9 + random.random() / 100\nprint(f'accuracy {accuracy:.4f}')"

@@ -142,6 +142,7 @@ def test_other_bad_arguments():
 # --------------------------------------------------------------------------- no leaks between folds
 
 
+@pytest.mark.slow  # trains models: the full lane only
 def test_each_fold_equals_a_fresh_model_and_scaler_fitted_on_that_fold_alone():
     """Fails if weights were carried from fold to fold, or if the scaler saw all the data."""
     x, y = toy_data(60)
@@ -208,6 +209,7 @@ def test_every_fold_builds_a_new_model_with_its_own_preprocessor(small_world):
 # --------------------------------------------------------------------------- serial == parallel
 
 
+@pytest.mark.slow  # trains models: the full lane only
 def test_parallel_folds_give_the_same_scores_as_serial():
     x, y = toy_data(60)
     serial = training.cross_validate(build_dense, x, y, n_splits=3, epochs=2, preprocessor=StandardScaler)
@@ -220,6 +222,7 @@ def test_parallel_folds_give_the_same_scores_as_serial():
 # --------------------------------------------------------------------------- model selection
 
 
+@pytest.mark.slow  # trains models: the full lane only
 def test_select_model_uses_the_same_folds_and_picks_the_best_mean():
     x, y = toy_data(60)
     result = training.select_model(
@@ -354,6 +357,7 @@ DEVICE_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # trains models: the full lane only
 def test_fit_honours_the_device_and_mirrored_strategy_matches_one_device():
     proc = subprocess.run([sys.executable, "-c", DEVICE_SCRIPT], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
