@@ -40,6 +40,7 @@ from keras import layers, ops
 
 from mmteach.attention_numpy import *  # noqa: F403  (the numpy references)
 from mmteach.attention_numpy import __all__ as _NUMPY_ALL
+from mmteach.attention_numpy import positive_int
 
 __all__ = [
     *_NUMPY_ALL,
@@ -58,16 +59,8 @@ __all__ = [
 TOKEN_FUSIONS = ("parallel", "sequential", "weighted")
 
 
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
-
-
 def _optional_positive(name: str, value) -> int | None:
-    return None if value is None else _positive(name, value)
+    return None if value is None else positive_int(name, value)
 
 
 def _np(x) -> np.ndarray:
@@ -110,8 +103,8 @@ class PatchTokens(layers.Layer):
 
     def __init__(self, patch_size: int = 8, dim: int = 32, **kwargs):
         super().__init__(**kwargs)
-        self.patch_size = _positive("patch_size", patch_size)
-        self.dim = _positive("dim", dim)
+        self.patch_size = positive_int("patch_size", patch_size)
+        self.dim = positive_int("dim", dim)
         self.projection = layers.Dense(self.dim, name="projection")
 
     def _grid(self, shape):
@@ -164,8 +157,8 @@ class FrameTokens(layers.Layer):
 
     def __init__(self, frames_per_token: int = 3, dim: int = 32, **kwargs):
         super().__init__(**kwargs)
-        self.frames_per_token = _positive("frames_per_token", frames_per_token)
-        self.dim = _positive("dim", dim)
+        self.frames_per_token = positive_int("frames_per_token", frames_per_token)
+        self.dim = positive_int("dim", dim)
         self.projection = layers.Dense(self.dim, name="projection")
 
     def _steps(self, shape):
@@ -309,7 +302,7 @@ class TransformerBlock(layers.Layer):
     def __init__(self, heads: int = 2, key_dim: int | None = None, mlp_dim: int | None = None,
                  dropout: float = 0.0, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
-        self.heads = _positive("heads", heads)
+        self.heads = positive_int("heads", heads)
         self.key_dim = _optional_positive("key_dim", key_dim)
         self.mlp_dim = _optional_positive("mlp_dim", mlp_dim)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
@@ -376,8 +369,8 @@ class _TokenFusion(layers.Layer):
 
     def __init__(self, depth: int = 1, heads: int = 2, mlp_dim: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.depth = _positive("depth", depth)
-        self.heads = _positive("heads", heads)
+        self.depth = positive_int("depth", depth)
+        self.heads = positive_int("heads", heads)
         self.mlp_dim = _optional_positive("mlp_dim", mlp_dim)
         self.supports_masking = True
 

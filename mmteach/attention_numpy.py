@@ -35,6 +35,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mmteach.validation import check_int
+
 __all__ = [
     "NEG_INF",
     "cross_attention_fusion",
@@ -58,6 +60,11 @@ NEG_INF = -1e9
 
 
 # =========================================================================== checks
+
+
+def positive_int(name: str, value: object) -> int:
+    """``value`` as an int >= 1 (sizes, heads, depths), checked by :func:`mmteach.validation.check_int`."""
+    return check_int(name, value, min_value=1)
 
 
 def _array(name: str, value, ndim: int | tuple[int, ...]) -> np.ndarray:
@@ -85,14 +92,6 @@ def _mask(mask, batch: int, tokens: int, name: str = "mask") -> np.ndarray | Non
     if not m.any(axis=1).all():
         raise ValueError(f"{name}: every sample needs at least one real (True) token")
     return m
-
-
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
 
 
 # =========================================================================== attention
@@ -181,7 +180,7 @@ def multi_head_attention(query, value, weights, heads: int, mask=None, key=None)
     """
     query, value = _array("query", query, 3), _array("value", value, 3)
     key = value if key is None else _array("key", key, 3)
-    heads = _positive("heads", heads)
+    heads = positive_int("heads", heads)
     if not isinstance(weights, (list, tuple)) or len(weights) != 8:
         raise ValueError(
             "weights: expected the 8 arrays of MultiHeadAttention.get_weights() "
@@ -209,8 +208,8 @@ def mha_parameter_count(d_model: int, heads: int, key_dim: int, value_dim: int |
     >>> mha_parameter_count(32, 2, 16)
     4224
     """
-    d, h, k = (_positive(n, x) for n, x in (("d_model", d_model), ("heads", heads), ("key_dim", key_dim)))
-    v = k if value_dim is None else _positive("value_dim", value_dim)
+    d, h, k = (positive_int(n, x) for n, x in (("d_model", d_model), ("heads", heads), ("key_dim", key_dim)))
+    v = k if value_dim is None else positive_int("value_dim", value_dim)
     return 2 * (d * h * k + h * k) + (d * h * v + h * v) + (h * v * d + d)
 
 
@@ -310,7 +309,7 @@ def patchify(images, patch_size: int) -> np.ndarray:
     array([2., 3., 6., 7.])
     """
     x = _array("images", images, 4)
-    p = _positive("patch_size", patch_size)
+    p = positive_int("patch_size", patch_size)
     n, height, width, c = x.shape
     if height % p or width % p:
         raise ValueError(f"patch_size: expected a divisor of the image size {height}x{width}, got {p}")
@@ -327,7 +326,7 @@ def frames_to_tokens(spectrograms, frames_per_token: int) -> np.ndarray:
     array([[[0., 1., 2., 3., 4., 5.]]])
     """
     x = _array("spectrograms", spectrograms, 3)
-    k = _positive("frames_per_token", frames_per_token)
+    k = positive_int("frames_per_token", frames_per_token)
     if x.shape[1] % k:
         raise ValueError(f"frames_per_token: expected a divisor of the {x.shape[1]} frames, got {k}")
     return x.reshape(len(x), x.shape[1] // k, k * x.shape[2])
@@ -453,7 +452,7 @@ def modality_shares(attention, token_counts: Sequence[int], query_mask=None) -> 
     [[0.4, 0.6]]
     """
     a = _array("attention", attention, 4)
-    counts = [_positive("token_counts", int(c)) for c in token_counts]
+    counts = [positive_int("token_counts", int(c)) for c in token_counts]
     if sum(counts) != a.shape[-1]:
         raise ValueError(f"token_counts: expected counts summing to {a.shape[-1]} keys, got {counts}")
     per_query = a.mean(axis=1)  # (batch, queries, keys), averaged over heads

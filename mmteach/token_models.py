@@ -30,6 +30,7 @@ from keras import layers, ops
 
 from mmteach import scenes as _scenes
 from mmteach.attention import ClsToken, CrossAttentionFusion, ModalityEmbedding, PatchTokens, TransformerBlock
+from mmteach.attention_numpy import positive_int
 from mmteach.features import PerImageStandardization
 from mmteach.preprocessing import build_vocabulary, encode_texts, tokenize
 
@@ -52,14 +53,6 @@ def _check_scenes(sc, name: str = "scenes"):
     if not isinstance(sc, _scenes.Scenes):
         raise TypeError(f"{name}: expected a mmteach.scenes.Scenes, got {type(sc).__name__}")
     return sc
-
-
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
 
 
 def scene_qa_data(sc, vocabulary=None):
@@ -105,7 +98,7 @@ def build_scene_qa_model(vocab_size: int, fusion: str = "weighted", *, width: in
     from mmteach.features import SequencePooling
     from mmteach.fusion import ParallelFusion
 
-    vocab_size, width, heads = (_positive(n, v) for n, v in (("vocab_size", vocab_size), ("width", width),
+    vocab_size, width, heads = (positive_int(n, v) for n, v in (("vocab_size", vocab_size), ("width", width),
                                                              ("heads", heads)))  # fmt: skip
     if fusion not in ("weighted", "vector"):
         raise ValueError(f"fusion: expected 'weighted' or 'vector', got {fusion!r}")
@@ -172,7 +165,11 @@ def patch_encoder(
     width: int = 32, depth: int = 1, heads: int = 2, patch_size: int = 8, name: str = "patch_encoder"
 ):
     """A ViT-style scene encoder: patches, positions, [CLS], ``depth`` blocks -> ``(batch, width)``."""
-    width, depth, heads = (_positive(n, v) for n, v in (("width", width), ("depth", depth), ("heads", heads)))
+    width, depth, heads = (
+        positive_int("width", width),
+        positive_int("depth", depth),
+        positive_int("heads", heads),
+    )
     image = keras.Input(shape=(_SIZE, _SIZE, 3), name="image")
     x = PerImageStandardization(name="image_standardize")(image)
     x = ModalityEmbedding(name="image_embedding")(PatchTokens(patch_size, width, name="image_tokens")(x))
@@ -228,7 +225,7 @@ def build_clip(image_encoder, vocab_size: int, width: int = 32, heads: int = 2, 
     """
     if not isinstance(image_encoder, keras.Model):
         raise TypeError(f"image_encoder: expected a keras.Model, got {type(image_encoder).__name__}")
-    model = _Clip(image_encoder, _caption_encoder(_positive("vocab_size", vocab_size), width, heads), width,
-                  name="clip")  # fmt: skip
+    captions = _caption_encoder(positive_int("vocab_size", vocab_size), width, heads)
+    model = _Clip(image_encoder, captions, width, name="clip")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     return model

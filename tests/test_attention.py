@@ -161,7 +161,7 @@ def test_token_fusion_bad_inputs():
         A.ParallelTokenFusion(name="f")([tokens[0], np.zeros((2, 3, D + 1), "float32")])
     with pytest.raises(ValueError, match="query: expected a modality index"):
         A.CrossAttentionFusion(query=5, name="f")(tokens)
-    with pytest.raises(ValueError, match="depth: expected a positive int"):
+    with pytest.raises(ValueError, match="depth: expected an int >= 1"):
         A.SingleStreamFusion(depth=0)
     with pytest.raises(ValueError, match=r"masks: expected one mask"):
         N.single_stream_fusion(tokens, {}, 2, masks=[None])

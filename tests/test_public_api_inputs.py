@@ -42,6 +42,7 @@ NOT_WALKED = {
     "widgets.fusion_picker": "needs trained encoders (tests/test_fusion_picker.py)",
     "spoken_digits.SpokenDigits": "the record load_spoken_digits returns, not an input",
     "doctor.one_line": "turns any value into one line of text for an error message: nothing is a bad value",
+    "attention_numpy.positive_int": "a validation check: it names the argument it is given",
 }
 
 #: cases that still fail, one id a line: bad input not yet refused by name (issue 13, to be
