@@ -195,7 +195,7 @@ def test_multimodal_classifier_train_refuses_zero_epochs():
     from mmteach.datasets import make_shapes_world
 
     with pytest.raises(ValueError, match="epochs: expected an int >= 1, got 0"):
-        MultimodalClassifier(("image",)).train(make_shapes_world(10), epochs=0)
+        MultimodalClassifier(("image",)).fit(make_shapes_world(10), epochs=0)
 
 
 # --------------------------------------------------------------------------- labels
@@ -265,7 +265,7 @@ def test_zero_shot_prompts_refuses_a_str():
 def test_encode_questions_refuses_a_str():
     from mmteach.applications.assistant import Assistant
 
-    assistant = Assistant(model=None, vocabulary=["<pad>", "<unk>", "what"])
+    assistant = Assistant()
     with pytest.raises(TypeError, match="questions: expected a sequence of str"):
         assistant.encode_questions("what colour is the circle?")
 
