@@ -50,6 +50,7 @@ from mmteach.validation import (
 __all__ = [
     "AMBIGUOUS_WORD",
     "END",
+    "NextWordLoss",
     "SENSES",
     "START",
     "SourceMask",
@@ -384,6 +385,28 @@ class SourceMask(keras.layers.Layer):
         return {**super().get_config(), "image_step": self.image_step}
 
 
+@keras.saving.register_keras_serializable(package="mmteach")
+class NextWordLoss(keras.losses.Loss):
+    """Cross-entropy of the next word (from logits), padding targets (id 0) counting zero.
+
+    Averaged over all ``batch x length`` positions (Keras's ``sum_over_batch_size``), so
+    it equals ``SparseCategoricalCrossentropy(from_logits=True)`` with
+    ``sample_weight = targets != 0``, without needing a sample weight.
+
+    Example
+    -------
+    >>> float(NextWordLoss()(np.array([[1, 0]]), np.zeros((1, 2, 4))))  # doctest: +SKIP
+    0.6931...
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**{"name": "next_word_loss", **kwargs})
+
+    def call(self, y_true, y_pred):
+        loss = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        return loss * keras.ops.cast(keras.ops.not_equal(y_true, 0), loss.dtype)
+
+
 def _check_pairs(pairs: object) -> pd.DataFrame:
     if not isinstance(pairs, pd.DataFrame):
         raise TypeError(f"pairs: expected a pandas DataFrame, got {type(pairs).__name__}")
@@ -479,8 +502,7 @@ class Translator(Estimator):
             len(self.source_vocabulary), len(self.target_vocabulary), self.units, image_width,
             self.attention, self.source_length, target_length,
         )  # fmt: skip
-        self.model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
-                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))  # fmt: skip
+        self.model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=NextWordLoss())
         return self.model
 
     # -- training --------------------------------------------------------------------------
@@ -491,7 +513,7 @@ class Translator(Estimator):
 
         Training runs through :func:`mmteach.training.fit` (seeded with ``seed``, on the
         chosen device). The loss is the cross-entropy of the next word, padding
-        excluded (the target embedding's mask reaches the loss).
+        excluded (:class:`NextWordLoss`).
 
         Parameters
         ----------
