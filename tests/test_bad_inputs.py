@@ -328,9 +328,16 @@ def test_classifier_load_names_a_broken_config(tmp_path):
     config = {"format": 1, "modalities": ["image"], "class_names": ["a", "b"],
               "options": {"fusion": "parallel", "weighted_mode": "learned", "aux_weight": 0.0,
                           "modality_dropout": {}, "width": 8, "learning_rate": 0.01, "seed": 0}}  # fmt: skip
-    (tmp_path / CONFIG_FILE).write_text(json.dumps(config))  # no "preprocessor"
-    with pytest.raises(DataError, match=f"folder: {CONFIG_FILE} is not a classifier config"):
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(config))  # the format before the estimator protocol
+    with pytest.raises(DataError, match=f"folder: {CONFIG_FILE} is not a MultimodalClassifier config"):
         MultimodalClassifier.load(tmp_path)
+    saved = {"class": "MultimodalClassifier", "format": 1, "models": [], "state": config}
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(saved))  # no "preprocessor"
+    with pytest.raises(DataError, match=f"folder: {CONFIG_FILE} is not a MultimodalClassifier config"):
+        MultimodalClassifier.load(tmp_path)
+    (tmp_path / CONFIG_FILE).write_text(json.dumps({**saved, "models": ["model"]}))
+    with pytest.raises(DataError, match=f"folder: {MODEL_FILE} could not be loaded"):
+        MultimodalClassifier.load(tmp_path)  # an empty model.keras
 
 
 # --------------------------------------------------------------------------- numpy references

@@ -194,7 +194,7 @@ def test_constructor_and_train_validation(small):
     with pytest.raises(ValueError, match="learning_rate"):
         MultimodalClassifier(learning_rate=0)
     clf = MultimodalClassifier()
-    with pytest.raises(RuntimeError, match="train"):
+    with pytest.raises(RuntimeError, match="fit"):
         clf.predict(small[1])
     with pytest.raises(TypeError, match="train: expected a ShapesWorld"):
         clf.fit(np.zeros((3, 32, 32, 3)))

@@ -138,6 +138,7 @@ def _good_for() -> dict:
     return {
         "applications.assistant.train_assistant": {"train": scenes},
         "applications.assistant.train_question_only": {"train": scenes},
+        "applications.assistant.HeadActivation": {"heads": 2, "kind": "gates"},
         "applications.assistant.accuracy_by_type": {
             "questions": scenes.questions, "predictions": {"m": list(scenes.questions["answer"])}},
         "applications.retrieval.similarity": {"model": build_dual_encoder(30), "images": scenes.images[:1]},

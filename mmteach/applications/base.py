@@ -152,7 +152,12 @@ class Estimator:
                 raise DataError(
                     f"folder: {name}.keras not found in {folder}; expected a folder written by save()"
                 )
-            models[name] = keras.saving.load_model(folder / f"{name}.keras")
+            try:
+                models[name] = keras.saving.load_model(folder / f"{name}.keras")
+            except Exception as exc:  # Keras raises many kinds (ValueError, OSError, BadZipFile, ...)
+                raise DataError(
+                    f"folder: {name}.keras could not be loaded ({type(exc).__name__}: {exc})"
+                ) from None
         try:
             return cls._restore(state, models)
         except (KeyError, TypeError, ValueError) as exc:
