@@ -179,7 +179,7 @@ class CutCells(keras.layers.Layer):
 
     Example
     -------
-    >>> CutCells(grid=3, side=16)(np.zeros((2, 48, 48, 3))).shape
+    >>> tuple(CutCells(grid=3, side=16)(np.zeros((2, 48, 48, 3))).shape)
     (18, 16, 16, 3)
     """
 
