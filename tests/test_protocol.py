@@ -167,6 +167,7 @@ def test_score_returns_the_documented_dataclass(
     assert isinstance(a.by_type, pd.Series) and set(a.by_type.index) == set(sc.questions["type"])
 
 
+@pytest.mark.slow  # trains a second translator
 def test_fit_is_seeded(pairs, translator):
     """Two fits with the same settings give the same model (mmteach.training.fit seeds them)."""
     again = T.Translator(units=16).fit(pairs, epochs=1)
@@ -178,7 +179,11 @@ def test_fit_is_seeded(pairs, translator):
 # --------------------------------------------------------------------------- save / load
 
 
-@pytest.mark.parametrize("name", ["classifier", "retriever", "translator", "multimodal", "assistant"])
+#: trains two more models (an image encoder and a multimodal translator): slow lane
+MULTIMODAL = pytest.param("multimodal", marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize("name", ["classifier", "retriever", "translator", MULTIMODAL, "assistant"])
 def test_save_load_round_trip_gives_identical_predictions(name, request, tmp_path, shapes, pairs, sc):
     est = request.getfixturevalue(name)
     folder = est.save(tmp_path / name)
@@ -275,7 +280,7 @@ def _all_layers(model):
             yield from _all_layers(layer)
 
 
-@pytest.mark.parametrize("name", ["translator", "multimodal", "assistant"])
+@pytest.mark.parametrize("name", ["translator", MULTIMODAL, "assistant"])
 def test_no_lambda_layers_and_the_custom_ones_round_trip_their_config(name, request):
     est = request.getfixturevalue(name)
     models = [est.model, est.encoder, est.step] if name != "assistant" else [est.model]

@@ -116,7 +116,7 @@ class MultimodalClassifier(Estimator):
     class_names : sequence of str
         Names of the classes, in label order.
     seed : int
-        Seed of the modality dropout.
+        Seed of the weights, the shuffling and the modality dropout (``fit`` seeds everything with it).
 
     Example
     -------
