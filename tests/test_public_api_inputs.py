@@ -34,7 +34,6 @@ NOT_WALKED = {
     "device.use": "a context manager over device.use's choice: walked through device.parse_choice",
     "validation": "the checks themselves: they name the argument they are given (tests/test_validation.py)",
     "exercises": "a check answers a learner's wrong answer with an AssertionError and a hint, by design",
-    "applications.translate.Translator": "built by train_translator from three trained Keras models",
     "applications.translate.evaluate": "needs a trained Translator (tests/test_translate.py)",
     "applications.translate.show_attention": "needs a Translation from a trained Translator",
     "widgets.AssistantChat": "needs a trained Assistant (tests/test_widgets.py)",
@@ -139,6 +138,7 @@ def _good_for() -> dict:
     return {
         "applications.assistant.train_assistant": {"train": scenes},
         "applications.assistant.train_question_only": {"train": scenes},
+        "applications.assistant.HeadActivation": {"heads": 2, "kind": "gates"},
         "applications.assistant.accuracy_by_type": {
             "questions": scenes.questions, "predictions": {"m": list(scenes.questions["answer"])}},
         "applications.retrieval.similarity": {"model": build_dual_encoder(30), "images": scenes.images[:1]},
