@@ -175,7 +175,17 @@ def _good_for() -> dict:
         "spoken_digits.pad_or_trim": {"waveforms": [np.zeros(5, np.float32)], "n_samples": 8},
         "spoken_digits.transformer_audio_encoder": {"frames": 4, "bins": 5},
         "spoken_digits.token_fusion_head": {"image_tokens": (4, 4), "audio_tokens": (4, 5)},
+        "stats.paired_differences": {"folds": _folds(), "reference": "a"},
+        "stats.one_standard_error_rule": {"folds": _folds(), "complexity": {"a": 1, "b": 2}},
     }  # fmt: skip
+
+
+def _folds():
+    import pandas as pd
+
+    return pd.DataFrame(
+        {"candidate": ["a", "a", "b", "b"], "fold": [0, 1, 0, 1], "accuracy": [0.5, 0.6, 0.7, 0.6]}
+    )
 
 
 def _compiled():
