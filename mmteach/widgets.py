@@ -359,6 +359,10 @@ def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: in
     return cm
 
 
+#: a confusion-matrix cell: right-aligned, a little air on both sides
+_CELL_STYLE = "text-align:right;padding:1px 6px"
+
+
 def confusion_html(cm, class_names: Sequence[str]) -> str:
     """An HTML table of a confusion matrix (rows: true class, columns: predicted).
 
@@ -376,14 +380,12 @@ def confusion_html(cm, class_names: Sequence[str]) -> str:
     if cm.shape != (len(class_names), len(class_names)):
         raise ValueError(f"cm: expected shape {(len(class_names),) * 2} (one row per class), got {cm.shape}")
     names = [html.escape(str(c)) for c in class_names]
-    head = "".join(
-        f'<th title="predicted {n}" style="text-align:right">{k}</th>' for k, n in enumerate(names)
-    )
+    head = "".join(f'<th title="predicted {n}" style="{_CELL_STYLE}">{k}</th>' for k, n in enumerate(names))
     rows = []
     for k, (name, row) in enumerate(zip(names, cm, strict=True)):
         total = max(int(sum(row)), 1)
         cells = "".join(
-            f'<td style="text-align:right;background:rgba(31,119,180,{int(v) / total:.2f})">{int(v)}</td>'
+            f'<td style="{_CELL_STYLE};background:rgba(31,119,180,{int(v) / total:.2f})">{int(v)}</td>'
             for v in row
         )
         rows.append(f'<tr><th style="text-align:left">{k} {name}</th>{cells}</tr>')
