@@ -29,7 +29,7 @@ LAYERS = {
     "training": 9,
     "applications": 10,
     # built on top of everything
-    "compute": 11, "token_models": 11, "plotting": 11, "student": 11,
+    "compute": 11, "token_models": 11, "plotting": 11, "student": 11, "chat_widget": 11,
     "exercises": 12, "widgets": 12, "doctor": 12, "cli": 13,
 }  # fmt: skip
 
