@@ -41,6 +41,7 @@ from keras import layers, ops
 from mmteach.attention_numpy import *  # noqa: F403  (the numpy references)
 from mmteach.attention_numpy import __all__ as _NUMPY_ALL
 from mmteach.attention_numpy import positive_int
+from mmteach.constants import TOKEN_FUSIONS
 
 __all__ = [
     *_NUMPY_ALL,
@@ -54,9 +55,6 @@ __all__ = [
     "SingleStreamFusion",
     "TransformerBlock",
 ]
-
-#: token-level fusion methods, named after the course's three vector-level ones
-TOKEN_FUSIONS = ("parallel", "sequential", "weighted")
 
 
 def _optional_positive(name: str, value) -> int | None:

@@ -220,8 +220,8 @@ def course_models(vocab_size: int = 114, batch: int = 32) -> list[CourseModel]:
     """
     import importlib
 
-    from mmteach.fusion import WEIGHTED_MODES
-    from mmteach.models import FUSIONS, MODALITIES, build_multimodal_model
+    from mmteach.constants import FUSIONS, MODALITIES, RNN_KINDS, WEIGHTED_MODES
+    from mmteach.models import build_multimodal_model
 
     vocab_size = check_int("vocab_size", vocab_size, min_value=3)
     batch = check_int("batch", batch, min_value=1)
@@ -242,7 +242,7 @@ def course_models(vocab_size: int = 114, batch: int = 32) -> list[CourseModel]:
         return build
 
     out.append(CourseModel("image CNN", "02", unimodal("image", None)))
-    for rnn in ("gru", "lstm", "simple"):
+    for rnn in sorted(RNN_KINDS):  # gru, lstm, simple
         out.append(CourseModel(f"text {'SimpleRNN' if rnn == 'simple' else rnn.upper()}", "03",
                                unimodal("text", rnn)))  # fmt: skip
     out.append(CourseModel("audio GRU", "03", unimodal("audio", None)))

@@ -35,6 +35,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mmteach.constants import (  # defined once there, part of this module's API too
+    AUDIO_SAMPLES,
+    COLOURS,
+    IMAGE_SIZE,
+    MATERIALS,
+    N_SAMPLES,
+    SAMPLE_RATE,
+    SEED,
+    SHAPES,
+    SIZES,
+    SPLITS,
+)
 from mmteach.validation import (
     check_array,
     check_bool,
@@ -49,17 +61,7 @@ from mmteach.validation import (
 )
 
 GENERATOR_VERSION = 1
-SHAPES = ("circle", "square", "triangle")
-MATERIALS = ("metal", "wood", "rubber")
-COLOURS = ("red", "green", "blue", "yellow")
-SIZES = ("small", "large")
 CLASS_NAMES = tuple(f"{s}_{m}" for s in SHAPES for m in MATERIALS)
-IMAGE_SIZE = 32
-SAMPLE_RATE = 8000
-AUDIO_SAMPLES = 2000  # 0.25 s at 8 kHz
-N_SAMPLES = 3000
-SEED = 0
-SPLITS = ("train", "val", "test")
 _BLOCK = 100  # samples are generated in blocks so that make_shapes_world(n) is a prefix of (m > n)
 
 # Categorical columns and the values they may take once clean.
@@ -679,10 +681,6 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-#: the old private name, kept for code written before write_atomic was public
-_write_atomic = write_atomic
 
 
 def restore_hint(path: str | Path) -> str:

@@ -33,6 +33,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from mmteach.constants import MODALITIES, RNN_KINDS, SEQUENCE_KINDS  # noqa: F401 (this module's API)
 from mmteach.validation import (
     check_array,
     check_bool,
@@ -42,11 +43,6 @@ from mmteach.validation import (
     check_real,
     check_str,
 )
-
-RNN_KINDS = ("simple", "lstm", "gru")
-#: what the ``rnn`` argument of the text and audio encoders accepts: a recurrent kind or ``"pool"``
-SEQUENCE_KINDS = (*RNN_KINDS, "pool")
-MODALITIES = ("image", "text", "audio")
 
 #: Classic 3x3 edge detectors (for :func:`conv2d` on a grey image).
 EDGE_KERNELS = {

@@ -40,9 +40,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from mmteach.constants import FUSIONS, MODALITIES
 from mmteach.features import SEQUENCE_KINDS, encoder_for
 from mmteach.fusion import (
-    FUSION_METHODS,
     WEIGHTED_MODES,
     InjectFusion,
     ParallelFusion,
@@ -75,10 +75,6 @@ __all__ = [
     "missing",
     "robustness_auc",
 ]
-
-MODALITIES = ("image", "text", "audio")
-#: fusion methods :func:`build_multimodal_model` understands
-FUSIONS = (*FUSION_METHODS, "inject")
 
 
 @keras.saving.register_keras_serializable(package="mmteach")

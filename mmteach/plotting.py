@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from mmteach.constants import SAMPLE_RATE
 from mmteach.validation import (
     check_array,
     check_instance,
@@ -48,7 +49,7 @@ def show_samples(sw, n: int = 12, cols: int = 6, title_column: str = "label_name
 
 
 def show_waveform_and_spectrogram(
-    waveform, spectrogram, sample_rate: int = 8000, frame_step: int = 64, title=""
+    waveform, spectrogram, sample_rate: int = SAMPLE_RATE, frame_step: int = 64, title=""
 ):
     """The waveform (amplitude over seconds) above its log spectrogram (frequency over time)."""
     import matplotlib.pyplot as plt
