@@ -26,11 +26,12 @@ LAYERS = {
     "datasets": 2, "spoken_digits": 3, "scenes": 3,
     # the pipeline
     "attention_numpy": 1, "fusion_numpy": 1, "preprocessing": 4, "features": 5, "attention": 6, "fusion": 7, "models": 8,
-    "training": 9,
-    "applications": 10,
+    # training: what fitting and CV share, then CV and model selection, then one run (re-exports CV)
+    "model_inputs": 9, "cv": 10, "training": 11,
+    "applications": 12,
     # built on top of everything
-    "compute": 11, "token_models": 11, "plotting": 11, "student": 11,
-    "exercises": 12, "widgets": 12, "doctor": 12, "cli": 13,
+    "compute": 13, "token_models": 13, "plotting": 13, "student": 13,
+    "exercises": 14, "widgets": 14, "doctor": 14, "cli": 15,
 }  # fmt: skip
 
 
