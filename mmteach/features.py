@@ -351,6 +351,8 @@ def encoder_for(modality: str, width: int = 32, vocab_size: int | None = None, *
     """
     if not isinstance(modality, str):
         raise TypeError(f"modality: expected a str, got {type(modality).__name__}")
+    if vocab_size is not None:  # checked for every modality (a model builder passes it to all of them)
+        vocab_size = check_int("vocab_size", vocab_size, min_value=1)
     if modality == "image":
         return image_encoder(width=width, **kwargs)
     if modality == "text":
@@ -401,5 +403,9 @@ def feature_maps(model, inputs, layer: str, batch_size: int = 256) -> np.ndarray
     if layer not in names:
         raise ValueError(f"layer: expected one of {names}, got {layer!r}")
     batch_size = check_int("batch_size", batch_size, min_value=1)
+    if isinstance(inputs, dict):
+        inputs = {k: check_array(f"inputs[{k!r}]", v, kind="numeric") for k, v in inputs.items()}
+    else:
+        inputs = check_array("inputs", inputs, kind="numeric")
     probe = keras.Model(model.inputs, model.get_layer(layer).output)
     return np.asarray(probe.predict(inputs, batch_size=batch_size, verbose=0))

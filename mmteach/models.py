@@ -58,6 +58,7 @@ from mmteach.validation import (
     check_real,
     check_str,
     check_str_sequence,
+    describe,
 )
 
 __all__ = [
@@ -258,19 +259,58 @@ def build_multimodal_model(
     (None, 9)
     """
     mods = _check_modalities(modalities)
-    fusion = check_choice("fusion", fusion, FUSIONS)
+    fusion, weighted_mode, order, vocab_size = _check_architecture(
+        mods, fusion, weighted_mode, weights, order, encoders, vocab_size
+    )
     n_classes = check_int("n_classes", n_classes, min_value=2)
     width, filters = check_int("width", width, min_value=1), check_int("filters", filters, min_value=1)
-    if vocab_size is not None:
-        vocab_size = check_int("vocab_size", vocab_size, min_value=3)
-    learning_rate = check_real("learning_rate", learning_rate, positive=True)
-    compile = check_bool("compile", compile)
-    if seed is not None:
-        seed = check_int("seed", seed, min_value=0)
-    if name is not None:
-        name = check_str("name", name)
     if not isinstance(rnn, str) or rnn not in SEQUENCE_KINDS:
         raise ValueError(f"rnn: expected one of {SEQUENCE_KINDS}, got {rnn!r}")
+    aux_weight, modality_dropout = _check_regularisers(mods, aux_weight, modality_dropout, seed)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    compile = check_bool("compile", compile)
+    if name is not None:
+        name = check_str("name", name)
+
+    inputs, features = _encoded_inputs(mods, encoders, fusion, width, filters, rnn, vocab_size)
+    outputs_aux = []
+    if aux_weight > 0 and len(mods) > 1:
+        for m in mods:
+            if m in features:  # (with inject, the caption has no features of its own)
+                head = layers.Dense(n_classes, activation="softmax", name=f"{m}_aux")
+                outputs_aux.append(head(features[m]))
+    dropped = {
+        m: ModalityDropout(modality_dropout[m], seed=seed, name=f"{m}_dropout")(f)
+        if m in modality_dropout
+        else f
+        for m, f in features.items()
+    }
+    feats = [dropped[m] for m in mods if m in dropped]
+    fused = _fuse(mods, fusion, feats, inputs, width, vocab_size, weighted_mode, weights, order)
+
+    hidden = layers.Dense(width, activation="elu", name="head_hidden")(fused)
+    label = layers.Dense(n_classes, activation="softmax", name="label")(hidden)
+    outputs = [label, *outputs_aux] if outputs_aux else label
+    model = MultimodalModel(
+        inputs=inputs,
+        outputs=outputs,
+        aux_weight=aux_weight if outputs_aux else 0.0,
+        name=name or f"{fusion}_{'_'.join(mods)}",
+    )
+    if compile:
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    return model
+
+
+def _check_architecture(mods, fusion, weighted_mode, weights, order, encoders, vocab_size):
+    """The fusion options of :func:`build_multimodal_model`, checked against each other."""
+    fusion = check_choice("fusion", fusion, FUSIONS)
+    if vocab_size is not None:
+        vocab_size = check_int("vocab_size", vocab_size, min_value=3)
     weighted_mode = check_choice("weighted_mode", weighted_mode, WEIGHTED_MODES)
     if weights is not None and not (fusion == "weighted" and weighted_mode == "fixed"):
         raise ValueError("weights: only used with fusion='weighted', weighted_mode='fixed'")
@@ -278,27 +318,37 @@ def build_multimodal_model(
         raise ValueError(f"fusion: 'inject' needs the 'text' modality, got modalities {list(mods)}")
     if "text" in mods and vocab_size is None and encoders == "new":
         raise ValueError("vocab_size: required when 'text' is a modality, got None")
-    aux_weight = check_real("aux_weight", aux_weight, min_value=0)
-    if modality_dropout is not None:
-        check_instance("modality_dropout", modality_dropout, Mapping, " {modality: rate}")
-    modality_dropout = dict(modality_dropout or {})
-    bad = [m for m in modality_dropout if m not in mods]
-    if bad:
-        raise ValueError(f"modality_dropout: keys must be among modalities {list(mods)}, got {bad}")
     if order is not None:
         order = check_str_sequence("order", order)
         if fusion != "sequential":
             raise ValueError("order: only used with fusion='sequential'")
         if sorted(order) != sorted(mods):
             raise ValueError(f"order: expected a permutation of {list(mods)}, got {list(order)}")
-
     if not (isinstance(encoders, Mapping) or encoders in ("new", "features")):
         raise ValueError(f"encoders: expected 'new', 'features' or a dict of models, got {encoders!r}")
     if isinstance(encoders, Mapping) and sorted(encoders) != sorted(mods):
         raise ValueError(f"encoders: expected one model per modality {list(mods)}, got {sorted(encoders)}")
     if encoders != "new" and fusion == "inject":
         raise ValueError("fusion: 'inject' reads the raw caption, so it needs encoders='new'")
+    return fusion, weighted_mode, order, vocab_size
 
+
+def _check_regularisers(mods, aux_weight, modality_dropout, seed) -> tuple[float, dict]:
+    """``aux_weight``, ``modality_dropout`` (rates for some of ``mods``) and the dropout's seed."""
+    aux_weight = check_real("aux_weight", aux_weight, min_value=0)
+    if seed is not None:
+        check_int("seed", seed, min_value=0)
+    if modality_dropout is not None:
+        check_instance("modality_dropout", modality_dropout, Mapping, " {modality: rate}")
+    modality_dropout = dict(modality_dropout or {})
+    bad = [m for m in modality_dropout if m not in mods]
+    if bad:
+        raise ValueError(f"modality_dropout: keys must be among modalities {list(mods)}, got {bad}")
+    return aux_weight, modality_dropout
+
+
+def _encoded_inputs(mods, encoders, fusion, width, filters, rnn, vocab_size) -> tuple[dict, dict]:
+    """The model's named inputs and each modality's feature vector (none for an injected caption)."""
     inputs, features = {}, {}
     for m in mods:
         if encoders == "features":
@@ -317,52 +367,24 @@ def build_multimodal_model(
             continue  # the caption is read by the fusion layer itself
         inputs[m] = enc.input
         features[m] = enc.output
+    return inputs, features
 
-    outputs_aux = []
-    if aux_weight > 0 and len(mods) > 1:
-        for m in mods:
-            if m in features:  # (with inject, the caption has no features of its own)
-                head = layers.Dense(n_classes, activation="softmax", name=f"{m}_aux")
-                outputs_aux.append(head(features[m]))
 
-    dropped = {
-        m: ModalityDropout(rate, seed=seed, name=f"{m}_dropout")(f) if m in modality_dropout else f
-        for m, f in features.items()
-        for rate in [modality_dropout.get(m, 0.0)]
-    }
-    feats = [dropped[m] for m in mods if m in dropped]
-
+def _fuse(mods, fusion, feats, inputs, width, vocab_size, weighted_mode, weights, order):
+    """The fusion layer (named ``"fusion"``) applied to the modalities' feature vectors."""
     if fusion == "inject" and len(mods) > 1:
         embedded = layers.Embedding(vocab_size, width, mask_zero=True, name="text_embedding")(inputs["text"])
-        fused = InjectFusion(width, name="fusion")([*feats, embedded])
-    elif fusion == "inject":
-        fused = encoder_for("text", width=width, vocab_size=vocab_size, name="text_encoder")(inputs["text"])
-    elif len(mods) == 1:
-        fused = feats[0]
-    elif fusion == "parallel":
-        fused = ParallelFusion(name="fusion")(feats)
-    elif fusion == "sequential":
+        return InjectFusion(width, name="fusion")([*feats, embedded])
+    if fusion == "inject":
+        return encoder_for("text", width=width, vocab_size=vocab_size, name="text_encoder")(inputs["text"])
+    if len(mods) == 1:
+        return feats[0]
+    if fusion == "parallel":
+        return ParallelFusion(name="fusion")(feats)
+    if fusion == "sequential":
         idx = [mods.index(m) for m in order] if order is not None else None
-        fused = SequentialFusion(width, order=idx, name="fusion")(feats)
-    else:
-        fused = WeightedFusion(width, mode=weighted_mode, weights=weights, name="fusion")(feats)
-
-    hidden = layers.Dense(width, activation="elu", name="head_hidden")(fused)
-    label = layers.Dense(n_classes, activation="softmax", name="label")(hidden)
-    outputs = [label, *outputs_aux] if outputs_aux else label
-    model = MultimodalModel(
-        inputs=inputs,
-        outputs=outputs,
-        aux_weight=aux_weight if outputs_aux else 0.0,
-        name=name or f"{fusion}_{'_'.join(mods)}",
-    )
-    if compile:
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-    return model
+        return SequentialFusion(width, order=idx, name="fusion")(feats)
+    return WeightedFusion(width, mode=weighted_mode, weights=weights, name="fusion")(feats)
 
 
 def count_params(model: keras.Model) -> int:
@@ -565,31 +587,35 @@ def build_token_model(
     from mmteach.features import PerImageStandardization
 
     mods = _check_modalities(modalities)
-    if not isinstance(fusion, str):
-        raise TypeError(f"fusion: expected a str, one of {TOKEN_FUSIONS}, got {type(fusion).__name__}")
-    if fusion not in TOKEN_FUSIONS:
-        raise ValueError(f"fusion: expected one of {TOKEN_FUSIONS}, got {fusion!r}")
+    fusion = check_choice("fusion", fusion, TOKEN_FUSIONS)
     for arg, value in {"width": width, "depth": depth, "heads": heads, "patch_size": patch_size,
                        "frames_per_token": frames_per_token, "num_classes": num_classes,
                        "text_length": text_length}.items():  # fmt: skip
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{arg}: expected an int, got {type(value).__name__} {value!r}")
-        if value < 1:
-            raise ValueError(f"{arg}: expected a positive int, got {value!r}")
-    if "text" in mods and vocab_size is None:
+        check_int(arg, value, min_value=1)
+    if mlp_dim is not None:
+        mlp_dim = check_int("mlp_dim", mlp_dim, min_value=1)
+    if vocab_size is not None:
+        vocab_size = check_int("vocab_size", vocab_size, min_value=2)
+    elif "text" in mods:
         raise ValueError("vocab_size: required when 'text' is a modality, got None")
+    image_shape = _check_shape("image_shape", image_shape, 3)
+    audio_shape = _check_shape("audio_shape", audio_shape, 2)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    compile = check_bool("compile", compile)
+    if name is not None:
+        name = check_str("name", name)
 
     inputs, tokens = {}, []
     for m in mods:
         if m == "image":
-            inputs[m] = keras.Input(shape=tuple(image_shape), name="image")
+            inputs[m] = keras.Input(shape=image_shape, name="image")
             x = PerImageStandardization(name="image_standardize")(inputs[m])
             x = PatchTokens(patch_size, width, name="image_tokens")(x)
         elif m == "text":
             inputs[m] = keras.Input(shape=(text_length,), dtype="int32", name="text")
             x = layers.Embedding(vocab_size, width, mask_zero=True, name="text_tokens")(inputs[m])
         else:
-            inputs[m] = keras.Input(shape=tuple(audio_shape), name="audio")
+            inputs[m] = keras.Input(shape=audio_shape, name="audio")
             x = FrameTokens(frames_per_token, width, name="audio_tokens")(inputs[m])
         tokens.append(ModalityEmbedding(name=f"{m}_embedding")(x))
 
@@ -610,3 +636,12 @@ def build_token_model(
             metrics=["accuracy"],
         )
     return model
+
+
+def _check_shape(name: str, shape, ndim: int) -> tuple[int, ...]:
+    """An input shape without the batch axis: ``ndim`` positive ints."""
+    if isinstance(shape, str) or not isinstance(shape, Sequence):
+        raise TypeError(f"{name}: expected a tuple of {ndim} positive ints, got {describe(shape)}")
+    if len(shape) != ndim:
+        raise ValueError(f"{name}: expected {ndim} sizes (no batch axis), got {tuple(shape)}")
+    return tuple(check_int(f"{name}[{i}]", n, min_value=1) for i, n in enumerate(shape))

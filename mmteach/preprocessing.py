@@ -311,46 +311,8 @@ def quality_report(
         raise TypeError(f"df: expected a pandas DataFrame, got {type(df).__name__}")
     if len(df) == 0 or len(df.columns) == 0:
         raise ValueError(f"df: expected a non-empty table, got shape {df.shape}")
-    if categories is None:
-        categories = {c: v for c, v in CATEGORIES.items() if c in df.columns}
-    if not isinstance(categories, Mapping):
-        raise TypeError(
-            f"categories: expected a mapping column -> allowed values, got {type(categories).__name__}"
-        )
-    _check_columns(df, categories, "categories")
-    if ranges is None:
-        ranges = {c: v for c, v in RANGES.items() if c in df.columns}
-    if not isinstance(ranges, Mapping):
-        raise TypeError(f"ranges: expected a mapping column -> (low, high), got {type(ranges).__name__}")
-    _check_columns(df, ranges, "ranges")
-    for column, bounds in ranges.items():
-        if (
-            not isinstance(bounds, (tuple, list))
-            or len(bounds) != 2
-            or not all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds)
-            or bounds[0] > bounds[1]
-        ):
-            raise ValueError(
-                f"ranges[{column!r}]: expected finite (low, high) with low <= high, got {bounds!r}"
-            )
-    if text_columns is None:
-        texts = _present(df, ("caption_en", "caption_zh"))
-    else:
-        texts = check_str_sequence("text_columns", text_columns, non_empty=False)
-    _check_columns(df, texts, "text_columns")
-    if file_columns is None:
-        files = _present(df, ("image", "audio"))
-    else:
-        files = check_str_sequence("file_columns", file_columns, non_empty=False)
-    _check_columns(df, files, "file_columns")
-    if id_column == "auto":
-        id_column = "id" if "id" in df.columns else None
-    if id_column is not None and check_str("id_column", id_column) not in df.columns:
-        raise ValueError(f"id_column: expected a column of df {list(df.columns)} or None, got {id_column!r}")
-    if root is not None:
-        root = check_path("root", root)
-        if not root.is_dir():
-            raise ValueError("root: expected an existing folder, got a path that is not a folder")
+    categories, ranges = _check_rules(df, categories, ranges)
+    texts, files, id_column, root = _check_report_columns(df, text_columns, file_columns, id_column, root)
 
     ids = df[id_column].astype(str) if id_column else pd.Series(df.index.astype(str), index=df.index)
     rows: list[tuple[str, str, int, str]] = []
@@ -395,6 +357,56 @@ def quality_report(
     order = {p: k for k, p in enumerate(PROBLEMS)}
     report["_order"] = report["problem"].map(order)
     return report.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def _check_rules(df: pd.DataFrame, categories, ranges) -> tuple[Mapping, Mapping]:
+    """The allowed categories and valid ranges of :func:`quality_report` (defaults: Shapes World's)."""
+    if categories is None:
+        categories = {c: v for c, v in CATEGORIES.items() if c in df.columns}
+    if not isinstance(categories, Mapping):
+        raise TypeError(
+            f"categories: expected a mapping column -> allowed values, got {type(categories).__name__}"
+        )
+    _check_columns(df, categories, "categories")
+    if ranges is None:
+        ranges = {c: v for c, v in RANGES.items() if c in df.columns}
+    if not isinstance(ranges, Mapping):
+        raise TypeError(f"ranges: expected a mapping column -> (low, high), got {type(ranges).__name__}")
+    _check_columns(df, ranges, "ranges")
+    for column, bounds in ranges.items():
+        if (
+            not isinstance(bounds, (tuple, list))
+            or len(bounds) != 2
+            or not all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds)
+            or bounds[0] > bounds[1]
+        ):
+            raise ValueError(
+                f"ranges[{column!r}]: expected finite (low, high) with low <= high, got {bounds!r}"
+            )
+    return categories, ranges
+
+
+def _check_report_columns(df: pd.DataFrame, text_columns, file_columns, id_column, root):
+    """``(text columns, file columns, id column or None, root or None)`` of :func:`quality_report`."""
+    if text_columns is None:
+        texts = _present(df, ("caption_en", "caption_zh"))
+    else:
+        texts = check_str_sequence("text_columns", text_columns, non_empty=False)
+    _check_columns(df, texts, "text_columns")
+    if file_columns is None:
+        files = _present(df, ("image", "audio"))
+    else:
+        files = check_str_sequence("file_columns", file_columns, non_empty=False)
+    _check_columns(df, files, "file_columns")
+    if id_column == "auto":
+        id_column = "id" if "id" in df.columns else None
+    if id_column is not None and check_str("id_column", id_column) not in df.columns:
+        raise ValueError(f"id_column: expected a column of df {list(df.columns)} or None, got {id_column!r}")
+    if root is not None:
+        root = check_path("root", root)
+        if not root.is_dir():
+            raise ValueError("root: expected an existing folder, got a path that is not a folder")
+    return texts, files, id_column, root
 
 
 def pseudonymise_ids(

@@ -147,76 +147,32 @@ def fit(
     ...              checkpoint_dir="checkpoints", patience=3)  # doctest: +SKIP
     >>> keras.models.load_model(result.checkpoint)  # doctest: +SKIP
     """
-    if preprocessor is not None and not takes_preprocessor(build_model):
-        raise ValueError(
-            f"preprocessor: given ({describe(preprocessor)}), but build_model takes no argument to receive "
-            "it; give build_model one parameter (build_model(preprocessor)) or pass preprocessor=None"
-        )
-    check_int("epochs", epochs, min_value=1)
-    check_int("batch_size", batch_size, min_value=1)
-    if seed is not None:
-        check_int("seed", seed, min_value=0)
+    _check_fit(build_model, x, y, validation_data, epochs, batch_size, seed, strategy, preprocessor)
+    y = np.asarray(y)
     restore_best_weights = check_bool("restore_best_weights", restore_best_weights)
     verbose = check_int("verbose", verbose, min_value=0, max_value=2)
-    if checkpoint_dir is not None:
-        check_path("checkpoint_dir", checkpoint_dir)
     if callbacks is not None and (isinstance(callbacks, str) or not isinstance(callbacks, Sequence)):
         raise TypeError(f"callbacks: expected a list of keras callbacks, got {describe(callbacks)}")
-    n = n_samples("x", x)
-    if n == 0:
-        raise ValueError("x: expected at least one sample, got 0")
-    y = check_array("y", y, finite=False)
-    if len(y) != n:
-        raise ValueError(f"y: expected {n} labels (one per sample of x), got {len(y)}")
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data: expected a pair (x_val, y_val)")
-        n_val = n_samples("validation_data", validation_data[0])
-        if n_val != len(validation_data[1]) or n_val == 0:
-            raise ValueError(
-                f"validation_data: expected as many labels as samples (at least one), got {n_val} samples "
-                f"and {len(validation_data[1])} labels"
-            )
-    if not isinstance(monitor, str) or not monitor:
-        raise ValueError(f"monitor: expected a metric name such as 'val_loss', got {monitor!r}")
-    if monitor.startswith("val_") and validation_data is None and (checkpoint_dir is not None or patience):
-        raise ValueError(f"monitor: {monitor!r} needs validation_data; pass it or monitor a training metric")
-    if patience is not None:
-        check_int("patience", patience, min_value=1)
-    if not isinstance(checkpoint_name, str) or not checkpoint_name or "/" in checkpoint_name:
-        raise ValueError(f"checkpoint_name: expected a plain file name, got {checkpoint_name!r}")
-    if strategy is not None and not hasattr(strategy, "scope"):
-        raise TypeError(f"strategy: expected a tf.distribute strategy, got {type(strategy).__name__}")
-
-    import keras
+    _check_checkpointing(checkpoint_dir, checkpoint_name, patience, monitor, validation_data)
 
     from mmteach import device
 
     if seed is not None:
         seed_everything(int(seed))
-    path = None
-    cbs = list(callbacks or [])
-    if checkpoint_dir is not None:
-        folder = Path(checkpoint_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{checkpoint_name}.keras"
-        cbs.append(
-            keras.callbacks.ModelCheckpoint(str(path), monitor=monitor, save_best_only=True, verbose=0)
-        )
-    stopper = None
-    if patience is not None or (restore_best_weights and validation_data is not None):
-        stopper = keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=patience or epochs, restore_best_weights=restore_best_weights, verbose=0
-        )
-        cbs.append(stopper)
-
+    path, stopper, cbs = _callbacks(
+        callbacks,
+        checkpoint_dir,
+        checkpoint_name,
+        monitor,
+        patience,
+        restore_best_weights,
+        validation_data,
+        epochs,
+    )
     context = strategy.scope() if strategy is not None else device.scope()
     start = time.perf_counter()
     with context:
         model = build_compiled(build_model, preprocessor)
-        val = None
-        if validation_data is not None:
-            val = (arrange_inputs(model, validation_data[0]), np.asarray(validation_data[1]))
         if _is_multi_worker(strategy):
             if validation_data is not None or cbs:
                 raise ValueError(
@@ -224,10 +180,12 @@ def fit(
                     "model.fit does not support that strategy yet, keras-team/keras#20585) and takes no "
                     "validation_data, checkpoint_dir, patience or callbacks"
                 )
-            logs = _multi_worker_fit(
-                model, arrange_inputs(model, x), y, strategy, int(epochs), int(batch_size)
-            )
+            inputs = arrange_inputs(model, x)
+            logs = _multi_worker_fit(model, inputs, y, strategy, int(epochs), int(batch_size))
         else:
+            val = None
+            if validation_data is not None:
+                val = (arrange_inputs(model, validation_data[0]), np.asarray(validation_data[1]))
             logs = model.fit(
                 arrange_inputs(model, x),
                 y,
@@ -244,6 +202,73 @@ def fit(
     if stopper is not None and monitor in frame:
         best_epoch = int(stopper.best_epoch) + 1
     return FitResult(model, frame, best_epoch, path, seconds)
+
+
+def _check_fit(build_model, x, y, validation_data, epochs, batch_size, seed, strategy, preprocessor) -> None:
+    """The model, data and budget arguments of :func:`fit`."""
+    if preprocessor is not None and not takes_preprocessor(build_model):
+        raise ValueError(
+            f"preprocessor: given ({describe(preprocessor)}), but build_model takes no argument to receive "
+            "it; give build_model one parameter (build_model(preprocessor)) or pass preprocessor=None"
+        )
+    check_int("epochs", epochs, min_value=1)
+    check_int("batch_size", batch_size, min_value=1)
+    if seed is not None:
+        check_int("seed", seed, min_value=0)
+    n = n_samples("x", x)
+    if n == 0:
+        raise ValueError("x: expected at least one sample, got 0")
+    y = check_array("y", y, finite=False)
+    if len(y) != n:
+        raise ValueError(f"y: expected {n} labels (one per sample of x), got {len(y)}")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data: expected a pair (x_val, y_val)")
+        n_val = n_samples("validation_data", validation_data[0])
+        if n_val != len(validation_data[1]) or n_val == 0:
+            raise ValueError(
+                f"validation_data: expected as many labels as samples (at least one), got {n_val} samples "
+                f"and {len(validation_data[1])} labels"
+            )
+    if strategy is not None and not hasattr(strategy, "scope"):
+        raise TypeError(f"strategy: expected a tf.distribute strategy, got {type(strategy).__name__}")
+
+
+def _check_checkpointing(checkpoint_dir, checkpoint_name, patience, monitor, validation_data) -> None:
+    """The checkpoint and early-stopping arguments of :func:`fit`."""
+    if checkpoint_dir is not None:
+        check_path("checkpoint_dir", checkpoint_dir)
+    if not isinstance(monitor, str) or not monitor:
+        raise ValueError(f"monitor: expected a metric name such as 'val_loss', got {monitor!r}")
+    if monitor.startswith("val_") and validation_data is None and (checkpoint_dir is not None or patience):
+        raise ValueError(f"monitor: {monitor!r} needs validation_data; pass it or monitor a training metric")
+    if patience is not None:
+        check_int("patience", patience, min_value=1)
+    if not isinstance(checkpoint_name, str) or not checkpoint_name or "/" in checkpoint_name:
+        raise ValueError(f"checkpoint_name: expected a plain file name, got {checkpoint_name!r}")
+
+
+def _callbacks(callbacks, checkpoint_dir, checkpoint_name, monitor, patience, restore_best_weights,
+               validation_data, epochs):  # fmt: skip
+    """``(checkpoint path or None, the EarlyStopping callback or None, all callbacks)`` for ``model.fit``."""
+    import keras
+
+    path = None
+    cbs = list(callbacks or [])
+    if checkpoint_dir is not None:
+        folder = Path(checkpoint_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{checkpoint_name}.keras"
+        cbs.append(
+            keras.callbacks.ModelCheckpoint(str(path), monitor=monitor, save_best_only=True, verbose=0)
+        )
+    stopper = None
+    if patience is not None or (restore_best_weights and validation_data is not None):
+        stopper = keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=patience or epochs, restore_best_weights=restore_best_weights, verbose=0
+        )
+        cbs.append(stopper)
+    return path, stopper, cbs
 
 
 def _is_multi_worker(strategy: Any) -> bool:

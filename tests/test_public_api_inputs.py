@@ -147,17 +147,17 @@ def _good_for() -> dict:
         "applications.translate.attention_numpy": {"queries": np.ones((2, 3)), "keys": np.ones((2, 3))},
         "applications.translate.sense_accuracy": {"hypotheses": ["一个浅色的圆形"]},
         "datasets.load_keras_dataset": {"name": "mnist"},
-        "fusion.gru_step": gru,
-        "fusion.inject_fusion": {"vector": np.zeros((2, 3)), "sequence": np.zeros((2, 4, 2)),
+        "fusion_numpy.gru_step": gru,
+        "fusion_numpy.inject_fusion": {"vector": np.zeros((2, 3)), "sequence": np.zeros((2, 4, 2)),
                                  "kernel": np.zeros((3, 2)), "bias": np.zeros(2),
                                  "rnn_kernel": np.zeros((2, 6)), "rnn_recurrent_kernel": np.zeros((2, 6)),
                                  "rnn_bias": np.zeros((2, 6))},
-        "fusion.sequential_fusion": {"features": [np.zeros((2, 3))], "kernels": [np.zeros((3, 2))],
+        "fusion_numpy.sequential_fusion": {"features": [np.zeros((2, 3))], "kernels": [np.zeros((3, 2))],
                                      "biases": [np.zeros(2)], "rnn_kernel": np.zeros((2, 6)),
                                      "rnn_recurrent_kernel": np.zeros((2, 6)), "rnn_bias": np.zeros((2, 6))},
-        "fusion.weighted_fusion": {"features": [np.zeros((2, 3))], "kernels": [np.zeros((3, 2))],
+        "fusion_numpy.weighted_fusion": {"features": [np.zeros((2, 3))], "kernels": [np.zeros((3, 2))],
                                    "biases": [np.zeros(2)], "logits": [0.0]},
-        "fusion.parallel_fusion": {"kernels": None},
+        "fusion_numpy.parallel_fusion": {"kernels": None},
         "models.build_multimodal_model": {"vocab_size": 30},
         "datasets.ShapesWorld": {"meta": _sw().meta, "images": _sw().images, "audio": _sw().audio},
         "scenes.Scenes": {"meta": scenes.meta, "images": scenes.images, "questions": scenes.questions},
@@ -175,6 +175,42 @@ def _good_for() -> dict:
         "spoken_digits.pad_or_trim": {"waveforms": [np.zeros(5, np.float32)], "n_samples": 8},
         "spoken_digits.transformer_audio_encoder": {"frames": 4, "bins": 5},
         "spoken_digits.token_fusion_head": {"image_tokens": (4, 4), "audio_tokens": (4, 5)},
+        "fusion_numpy.check_order": {"order": [1, 0], "n": 2},
+        "model_inputs.take": {"x": np.zeros((2, 3)), "index": [0]},
+        "model_inputs.build_compiled": {"build_model": _compiled},
+        **_attention_examples(),
+    }  # fmt: skip
+
+
+def _attention_examples() -> dict:
+    """Consistent weights for the numpy attention references (d = 4, 2 heads of width 2)."""
+    rng = np.random.default_rng(0)
+    d, heads, kd = 4, 2, 2
+    tokens = [rng.normal(size=(1, 3, d)), rng.normal(size=(1, 2, d))]
+    mha = [rng.normal(size=s) for s in [(d, heads, kd), (heads, kd)] * 3 + [(heads, kd, d), (d,)]]
+    norm = (np.ones(d), np.zeros(d))
+    mlp = (rng.normal(size=(d, 8)), np.zeros(8), rng.normal(size=(8, d)), np.zeros(d))
+    block = {"norm1": norm, "norm2": norm, "attention": mha, "mlp": mlp}
+    encoder = {"cls": np.zeros(d), "blocks": [block], "norm": norm}
+    cross = {"encoders": [[block], []], "norm": norm,
+             "layers": [{"norm_query": norm, "norm_context": norm, "attention": mha, "norm2": norm, "mlp": mlp}]}
+    x, t = {"x": tokens[0]}, {"tokens": tokens, "heads": heads}
+    return {
+        "attention_numpy.softmax": {"x": np.zeros(3)},
+        "attention_numpy.gelu": {"x": np.zeros(3)},
+        "attention_numpy.layer_norm": {**x, "gamma": norm[0], "beta": norm[1]},
+        "attention_numpy.scaled_dot_product_attention": {"q": tokens[0], "k": tokens[1], "v": tokens[1]},
+        "attention_numpy.multi_head_attention": {"query": tokens[0], "value": tokens[1], "weights": mha,
+                                                 "heads": heads},
+        "attention_numpy.mha_parameter_count": {"d_model": d, "heads": heads, "key_dim": kd},
+        "attention_numpy.transformer_block": {**x, "weights": block, "heads": heads},
+        "attention_numpy.transformer_encoder": {"tokens": tokens[0], "weights": encoder, "heads": heads},
+        "attention_numpy.patchify": {"images": np.zeros((1, 4, 4, 1)), "patch_size": 2},
+        "attention_numpy.frames_to_tokens": {"spectrograms": np.zeros((1, 4, 2)), "frames_per_token": 2},
+        "attention_numpy.parallel_token_fusion": {**t, "weights": [encoder, encoder]},
+        "attention_numpy.single_stream_fusion": {**t, "weights": encoder},
+        "attention_numpy.cross_attention_fusion": {**t, "weights": cross},
+        "attention_numpy.modality_shares": {"attention": np.full((1, 2, 1, 3), 1 / 3), "token_counts": [2, 1]},
     }  # fmt: skip
 
 
