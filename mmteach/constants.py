@@ -19,12 +19,15 @@ from __future__ import annotations
 
 __all__ = [
     "AUDIO_SAMPLES",
+    "CATEGORIES",
+    "CLASS_NAMES",
     "COLOURS",
     "FUSIONS",
     "FUSION_METHODS",
     "FUSION_RNN_KINDS",
     "IMAGE_SIZE",
     "MATERIALS",
+    "METADATA_COLUMNS",
     "MODALITIES",
     "N_SAMPLES",
     "RNN_KINDS",
@@ -64,6 +67,15 @@ MATERIALS = ("metal", "wood", "rubber")
 COLOURS = ("red", "green", "blue", "yellow")
 SIZES = ("small", "large")
 SPLITS = ("train", "val", "test")
+#: the nine classes: shape x material, shape-major (class index = shape index * 3 + material index)
+CLASS_NAMES = tuple(f"{s}_{m}" for s in SHAPES for m in MATERIALS)
+#: the categorical columns of the metadata table and the values they may take once clean
+CATEGORIES = {"shape": SHAPES, "material": MATERIALS, "colour": COLOURS, "size": SIZES}
+#: the columns of the raw metadata table, in the order of ``metadata.csv``
+METADATA_COLUMNS = (
+    "id", "split", "shape", "colour", "size", "radius_px", "x", "y", "rotation_deg",
+    "material", "caption_en", "caption_zh", "image", "audio",
+)  # fmt: skip
 #: pixels per side of an image
 IMAGE_SIZE = 32
 #: samples per second of every recording (Shapes World and the spoken digits)

@@ -22,16 +22,17 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mmteach"
 LAYERS = {
     # leaves: import nothing from mmteach
     "validation": 0, "constants": 0, "course": 0, "device": 0, "claims": 1, "seeding": 1, "stats": 1,
-    # raw files
-    "datasets": 2, "spoken_digits": 3, "scenes": 3,
-    # the pipeline
-    "attention_numpy": 1, "fusion_numpy": 1, "preprocessing": 4, "features": 5, "attention": 6, "fusion": 7, "models": 8,
+    # raw files: reading and checking them, the cleaning rules, other public datasets, then Shapes World
+    "files": 1, "cleaning": 1, "public_datasets": 2, "datasets": 3, "scenes": 4,
+    # the numpy references (no Keras), then the pipeline
+    "attention_numpy": 1, "fusion_numpy": 1, "preprocessing": 5, "spoken_digits": 6, "features": 7,
+    "tokens": 7, "attention": 8, "fusion": 9, "models": 10,
     # training: what fitting and CV share, then CV and model selection, then one run (re-exports CV)
-    "model_inputs": 9, "cv": 10, "training": 11,
-    "applications": 12,
+    "model_inputs": 11, "cv": 12, "training": 13,
+    "applications": 14,
     # built on top of everything
-    "compute": 13, "token_models": 13, "plotting": 13, "student": 13,
-    "exercises": 14, "widgets": 14, "doctor": 14, "cli": 15,
+    "compute": 15, "token_models": 15, "plotting": 15, "student": 15,
+    "exercises": 16, "widgets": 16, "doctor": 16, "cli": 17,
 }  # fmt: skip
 
 
