@@ -192,8 +192,8 @@ def _attention_examples() -> dict:
     mlp = (rng.normal(size=(d, 8)), np.zeros(8), rng.normal(size=(8, d)), np.zeros(d))
     block = {"norm1": norm, "norm2": norm, "attention": mha, "mlp": mlp}
     encoder = {"cls": np.zeros(d), "blocks": [block], "norm": norm}
-    cross = {"encoders": [[block], []], "norm": norm,
-             "layers": [{"norm_query": norm, "norm_context": norm, "attention": mha, "norm2": norm, "mlp": mlp}]}
+    layer = {"norm_query": norm, "norm_context": norm, "attention": mha, "norm2": norm, "mlp": mlp}
+    cross = {"encoders": [[block], []], "layers": [layer], "norm": norm}
     x, t = {"x": tokens[0]}, {"tokens": tokens, "heads": heads}
     return {
         "attention_numpy.softmax": {"x": np.zeros(3)},
@@ -210,7 +210,8 @@ def _attention_examples() -> dict:
         "attention_numpy.parallel_token_fusion": {**t, "weights": [encoder, encoder]},
         "attention_numpy.single_stream_fusion": {**t, "weights": encoder},
         "attention_numpy.cross_attention_fusion": {**t, "weights": cross},
-        "attention_numpy.modality_shares": {"attention": np.full((1, 2, 1, 3), 1 / 3), "token_counts": [2, 1]},
+        "attention_numpy.modality_shares": {"attention": np.full((1, 2, 1, 3), 1 / 3),
+                                            "token_counts": [2, 1]},
     }  # fmt: skip
 
 
