@@ -63,7 +63,15 @@ NEG_INF = -1e9
 
 
 def positive_int(name: str, value: object) -> int:
-    """``value`` as an int >= 1 (sizes, heads, depths), checked by :func:`mmteach.validation.check_int`."""
+    """``value`` as an int >= 1 (sizes, heads, depths), checked by :func:`mmteach.validation.check_int`.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    value : object
+        The value to check.
+    """
     return check_int(name, value, min_value=1)
 
 
@@ -136,6 +144,13 @@ def _mask(mask, batch: int, tokens: int, name: str = "mask") -> np.ndarray | Non
 
 def softmax(x, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax.
+
+    Parameters
+    ----------
+    x : array-like
+        The scores.
+    axis : int
+        The axis the probabilities sum to 1 along.
 
     Example
     -------
@@ -258,6 +273,15 @@ def mha_parameter_count(d_model: int, heads: int, key_dim: int, value_dim: int |
 def layer_norm(x, gamma, beta, epsilon: float = 1e-6) -> np.ndarray:
     """Normalise each token's vector to mean 0 and variance 1, then scale and shift.
 
+    Parameters
+    ----------
+    x : array ``(..., d)``
+        Token vectors.
+    gamma, beta : arrays ``(d,)``
+        The learned scale and shift.
+    epsilon : float
+        Added to the variance in every LayerNorm.
+
     Example
     -------
     >>> layer_norm(np.array([[1.0, 3.0]]), np.ones(2), np.zeros(2)).round(3)
@@ -276,6 +300,11 @@ _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 def gelu(x) -> np.ndarray:
     """The Gaussian error linear unit ``x * Phi(x)`` (exact form, as ``keras.activations.gelu``).
+
+    Parameters
+    ----------
+    x : array-like
+        Any shape.
 
     Example
     -------
@@ -333,6 +362,19 @@ def transformer_encoder(tokens, weights: dict, heads: int, mask=None, epsilon: f
 
     ``weights``: ``cls`` ``(d,)`` (omit or None for no [CLS] token), ``blocks`` (list of
     :func:`transformer_block` weights) and ``norm`` (gamma, beta). Output 0 is the [CLS] vector.
+
+    Parameters
+    ----------
+    tokens : array ``(batch, tokens, d)``
+        The input tokens.
+    weights : dict
+        As described above (``mmteach.attention`` layers' ``numpy_weights()``).
+    heads : int
+        Attention heads.
+    mask : bool array ``(batch, tokens)``, optional
+        False marks padding.
+    epsilon : float
+        Added to the variance in every LayerNorm.
     """
     x = _array("tokens", tokens, 3)
     weights = _weights("weights", weights, ("blocks", "norm"), optional=("cls",))
@@ -360,6 +402,13 @@ def patchify(images, patch_size: int) -> np.ndarray:
     Patches are numbered in reading order (left to right, top to bottom); inside a
     patch the numbers are row by row, pixel by pixel, channel by channel.
 
+    Parameters
+    ----------
+    images : array ``(n, H, W, C)``
+        The images.
+    patch_size : int
+        The side of a patch, a divisor of ``H`` and ``W``.
+
     Example
     -------
     >>> patchify(np.arange(16.0).reshape(1, 4, 4, 1), 2)[0, 1]
@@ -376,6 +425,13 @@ def patchify(images, patch_size: int) -> np.ndarray:
 
 def frames_to_tokens(spectrograms, frames_per_token: int) -> np.ndarray:
     """Group consecutive spectrogram frames into tokens: ``(n, T, F) -> (n, T / k, k * F)``.
+
+    Parameters
+    ----------
+    spectrograms : array ``(n, T, F)``
+        Frames over time.
+    frames_per_token : int
+        Consecutive frames per token, a divisor of ``T``.
 
     Example
     -------
@@ -424,6 +480,17 @@ def parallel_token_fusion(tokens, weights, heads: int, masks=None) -> np.ndarray
 
     ``weights[i]`` is modality i's encoder (see :func:`transformer_encoder`).
     Returns ``(batch, n_modalities * d)``.
+
+    Parameters
+    ----------
+    tokens : list of arrays ``(batch, tokens_i, d)``
+        One per modality.
+    weights : list of dicts
+        One encoder per modality (:func:`transformer_encoder`).
+    heads : int
+        Attention heads.
+    masks : list of bool arrays or None, optional
+        One mask (or None) per modality.
     """
     xs, masks = _token_lists(tokens, masks)
     weights = _per_modality("weights", weights, len(xs))
@@ -439,6 +506,17 @@ def single_stream_fusion(tokens, weights, heads: int, masks=None) -> np.ndarray:
 
     The token sequences are concatenated (modality 0 first) behind one [CLS]
     token; the [CLS] output ``(batch, d)`` is the fused vector.
+
+    Parameters
+    ----------
+    tokens : list of arrays ``(batch, tokens_i, d)``
+        One per modality.
+    weights : dict
+        The one encoder's weights (:func:`transformer_encoder`).
+    heads : int
+        Attention heads.
+    masks : list of bool arrays or None, optional
+        One mask (or None) per modality.
     """
     xs, masks = _token_lists(tokens, masks)
     heads = positive_int("heads", heads)
@@ -466,6 +544,22 @@ def cross_attention_fusion(tokens, weights, heads: int, masks=None, query: int =
     tokens of all other modalities (``weights["layers"]``: LayerNorms, attention, MLP),
     and the query tokens are averaged (padding excluded) after a final LayerNorm.
     With one modality it attends to itself.
+
+    Parameters
+    ----------
+    tokens : list of arrays ``(batch, tokens_i, d)``
+        One per modality.
+    weights : dict
+        ``encoders`` (one list of blocks per modality), ``layers`` (the cross-attention
+        layers) and ``norm``, as ``CrossAttentionFusion.numpy_weights()`` returns them.
+    heads : int
+        Attention heads.
+    masks : list of bool arrays or None, optional
+        One mask (or None) per modality.
+    query : int
+        The modality whose tokens ask (e.g. the caption).
+    epsilon : float
+        Added to the variance in every LayerNorm.
 
     Returns
     -------

@@ -36,6 +36,11 @@ _SPELLING = {"wooden": "wood"}
 def scrub_pii(text: str) -> str:
     """Replace e-mail addresses by ``[email]`` and phone numbers by ``[phone]``.
 
+    Parameters
+    ----------
+    text : str
+        A caption or any free text.
+
     Example
     -------
     >>> scrub_pii("a red box - contact anna.li@example.com")
@@ -47,7 +52,13 @@ def scrub_pii(text: str) -> str:
 
 
 def normalise_category(value: object) -> object:
-    """Lower-case and strip a category label and map known variants (``wooden`` -> ``wood``)."""
+    """Lower-case and strip a category label and map known variants (``wooden`` -> ``wood``).
+
+    Parameters
+    ----------
+    value : object
+        A cell of a categorical column; anything that is not a str is returned as it is.
+    """
     if not isinstance(value, str):
         return value
     v = value.strip().lower()
@@ -62,6 +73,14 @@ def clean_metadata(raw: pd.DataFrame, available_ids: set[str] | None = None) -> 
     missing; 5. impute missing numbers with the training split's median and a
     missing colour as ``"unknown"``; 6. drop rows without shape or material (the
     label is unknown); 7. scrub personal data from captions; 8. add ``label``.
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        The raw table, e.g. :func:`mmteach.datasets.load_raw_metadata`, with the columns
+        ``METADATA_COLUMNS``.
+    available_ids : set of str, optional
+        The ids whose files exist; rows of other ids are dropped (None: keep all).
 
     Example
     -------

@@ -36,13 +36,55 @@ __all__ = ["CourseModel", "course_models", "cost_table", "multiply_adds", "time_
 
 
 def _shape(layer, seen: dict[int, object]) -> tuple | list | None:
-    """The input shape ``layer`` saw in the recorded call, else the shape Keras built it for."""
+    """The input shape ``layer`` saw in the recorded call, else its input's shape in the model's graph."""
     if id(layer) in seen:
         return seen[id(layer)]
-    shapes = getattr(layer, "_build_shapes_dict", None) or {}
-    if not shapes:
+    try:
+        given = layer.input  # public, for a layer called once in a functional graph
+    except (AttributeError, ValueError):
         return None
-    return next(iter(shapes.values()))
+    if isinstance(given, list | tuple):
+        return [tuple(x.shape) for x in given]
+    return tuple(given.shape) if hasattr(given, "shape") else None
+
+
+def _sublayers(layer) -> list:
+    """The layers ``layer`` holds directly, through public Keras API and public attributes.
+
+    A model lists them in ``layers``; a custom layer keeps its sublayers as attributes
+    (``self.projection = Dense(...)``, ``self.blocks = [...]``), each a layer or a list,
+    tuple or dict of layers.
+    """
+    from keras import Model, layers
+
+    if isinstance(layer, Model):
+        return list(layer.layers)
+    found = []
+    for name, value in vars(layer).items():
+        if name.startswith("_"):
+            continue
+        items = (
+            value.values()
+            if isinstance(value, dict)
+            else value
+            if isinstance(value, list | tuple)
+            else [value]
+        )
+        found += [x for x in items if isinstance(x, layers.Layer) and x is not layer]
+    return found
+
+
+def _all_sublayers(layer) -> list:
+    """Every layer inside ``layer``, depth first, each once."""
+    out, seen, stack = [], {id(layer)}, list(reversed(_sublayers(layer)))
+    while stack:
+        sub = stack.pop()
+        if id(sub) in seen:
+            continue
+        seen.add(id(sub))
+        out.append(sub)
+        stack += reversed(_sublayers(sub))
+    return out
 
 
 def _prod(dims) -> int:
@@ -71,19 +113,18 @@ def _layer_macs(layer, seen: dict[int, object]) -> int | None:
         return _prod(out[1:-1]) * int(np.prod(layer.kernel.shape))
     if isinstance(layer, layers.MultiHeadAttention):
         # the four projections, the scores q.k and the weighted sum of the values
-        q, k = _shape(layer._query_dense, seen), _shape(layer._key_dense, seen)
+        q, k = _shape(layer.query_dense, seen), _shape(layer.key_dense, seen)
         t = _prod(q[1:2]) if q is not None else 1
         s = _prod(k[1:2]) if k is not None else 1
         size = {name: int(np.prod(getattr(layer, name).kernel.shape))
-                for name in ("_query_dense", "_key_dense", "_value_dense", "_output_dense")}  # fmt: skip
-        projections = t * (size["_query_dense"] + size["_output_dense"])
-        projections += s * (size["_key_dense"] + size["_value_dense"])
+                for name in ("query_dense", "key_dense", "value_dense", "output_dense")}  # fmt: skip
+        projections = t * (size["query_dense"] + size["output_dense"])
+        projections += s * (size["key_dense"] + size["value_dense"])
         return projections + 2 * t * s * layer.num_heads * layer.key_dim
     if isinstance(layer, layers.Attention | layers.AdditiveAttention) and shape is not None:
         query, value = shape[0], shape[1]
         return 2 * _prod(query[1:2]) * _prod(value[1:2]) * int(query[-1])
-    subs = list(layer._flatten_layers(include_self=False, recursive=False))
-    if subs:
+    if _sublayers(layer):
         return None
     # any other layer with weights: each weight matrix used once per sample
     return sum(int(np.prod(w.shape)) for w in layer.weights if len(w.shape) >= 2 and "bias" not in w.name)
@@ -114,8 +155,7 @@ def _record_shapes(model, inputs) -> dict[int, object]:
 
         return recording
 
-    nested = model._flatten_layers(include_self=False, recursive=True)
-    patched = [lay for lay in nested if "call" not in vars(lay)]
+    patched = [lay for lay in _all_sublayers(model) if "call" not in vars(lay)]
     for lay in patched:
         object.__setattr__(lay, "call", recorder(lay, lay.call))
     try:
@@ -168,10 +208,10 @@ def multiply_adds(model, inputs=None) -> int:
         if macs is not None:
             total += macs
             return
-        for sub in layer._flatten_layers(include_self=False, recursive=False):
+        for sub in _sublayers(layer):
             visit(sub)
 
-    for sub in model._flatten_layers(include_self=False, recursive=False):
+    for sub in _sublayers(model):
         visit(sub)
     return int(total)
 

@@ -167,6 +167,17 @@ def fold_indices(labels: Any, n_splits: int = 5, seed: int = 0, shuffle: bool = 
     Uses :class:`sklearn.model_selection.StratifiedKFold`: every fold keeps the class
     proportions of the whole data.
 
+    Parameters
+    ----------
+    labels : array-like of int
+        One class id per sample.
+    n_splits : int
+        Number of folds, at least 2.
+    seed : int
+        Seeds the shuffling.
+    shuffle : bool
+        Shuffle before splitting (False: folds in the data's order).
+
     Raises
     ------
     ValueError
@@ -391,6 +402,15 @@ def summarize(
     table: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "f1_macro"), by: str | None = None
 ) -> pd.DataFrame:
     """Mean and standard deviation of per-fold metrics (optionally per group ``by``).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Per-fold metrics, e.g. from :func:`cross_validate`.
+    metrics : sequence of str
+        The columns to summarise.
+    by : str, optional
+        A column to group by (e.g. the model's name); None: one row for the whole table.
 
     Example
     -------

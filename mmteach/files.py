@@ -64,7 +64,13 @@ def cache_dir() -> Path:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of a ``(h, w, 3)`` uint8 image."""
+    """PNG bytes of a ``(h, w, 3)`` uint8 image.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(h, w, 3)`` uint8.
+    """
     from PIL import Image
 
     image = np.asarray(image)
@@ -76,7 +82,13 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def read_png(path: str | Path) -> np.ndarray:
-    """Decode a PNG file into a ``(h, w, 3)`` uint8 array; a clear DataError otherwise."""
+    """Decode a PNG file into a ``(h, w, 3)`` uint8 array; a clear DataError otherwise.
+
+    Parameters
+    ----------
+    path : str or path
+        The file.
+    """
     from PIL import Image, UnidentifiedImageError
 
     path = check_path("path", path)
@@ -92,7 +104,15 @@ def read_png(path: str | Path) -> np.ndarray:
 
 
 def encode_wav(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """16-bit mono PCM WAV bytes of a float waveform in [-1, 1]."""
+    """16-bit mono PCM WAV bytes of a float waveform in [-1, 1].
+
+    Parameters
+    ----------
+    waveform : numpy.ndarray
+        1-d float samples in [-1, 1] (clipped).
+    sample_rate : int
+        Samples per second written in the header.
+    """
     waveform = check_array("waveform", waveform, ndim=1, non_empty=False, dtype=np.float64)
     sample_rate = check_int("sample_rate", sample_rate, min_value=1)
     pcm = np.round(np.clip(waveform, -1, 1) * 32767).astype("<i2")
@@ -110,6 +130,13 @@ def read_wav(path: str | Path, sample_rate: int | None = SAMPLE_RATE) -> np.ndar
 
     Raises DataError naming the file if it is missing, not a WAV file, not
     16-bit mono, or (when ``sample_rate`` is given) recorded at another rate.
+
+    Parameters
+    ----------
+    path : str or path
+        The file.
+    sample_rate : int, optional
+        The rate the file must have (None: any).
     """
     path = check_path("path", path)
     if sample_rate is not None:
@@ -130,7 +157,13 @@ def read_wav(path: str | Path, sample_rate: int | None = SAMPLE_RATE) -> np.ndar
 
 
 def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
+    """Hex SHA-256 of a file.
+
+    Parameters
+    ----------
+    path : str or path
+        The file.
+    """
     path = check_path("path", path, must_exist=True, kind="file")
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -142,9 +175,20 @@ def sha256_file(path: str | Path) -> str:
 def write_atomic(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file, so a reader never sees half a file.
 
+    Parameters
+    ----------
+    path : str or path
+        The file.
+    data : bytes
+        The whole content.
+
     Example
     -------
-    >>> write_atomic("/tmp/mmteach-example.txt", b"hello")  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "example.txt"
+    >>> write_atomic(path, b"hello")
+    >>> path.read_bytes()
+    b'hello'
     """
     path = check_path("path", path)
     if not isinstance(data, bytes):
@@ -162,6 +206,11 @@ def write_atomic(path: str | Path, data: bytes) -> None:
 
 def restore_hint(path: str | Path) -> str:
     """The command that restores a bundled file: ``git checkout`` in a clone, else a rebuild.
+
+    Parameters
+    ----------
+    path : str or path
+        A bundled file.
 
     Example
     -------
@@ -183,6 +232,13 @@ def read_checked(root: str | Path, name: str) -> bytes:
     so an edited or damaged file never slips past a cache. A DataError names the file
     and the command that restores it.
 
+    Parameters
+    ----------
+    root : str or path
+        The snapshot folder (with its ``MANIFEST.sha256``).
+    name : str
+        The file's path relative to ``root``, as listed in the manifest.
+
     Example
     -------
     >>> len(read_checked(default_root(), "metadata.csv")) > 0  # doctest: +SKIP
@@ -202,7 +258,13 @@ def read_checked(root: str | Path, name: str) -> bytes:
 
 
 def read_manifest(root: str | Path | None = None) -> dict[str, str]:
-    """``{relative path: sha256}`` from ``MANIFEST.sha256``."""
+    """``{relative path: sha256}`` from ``MANIFEST.sha256``.
+
+    Parameters
+    ----------
+    root : str or path, optional
+        The snapshot folder; default :func:`default_root`.
+    """
     root = check_path("root", root) if root is not None else default_root()
     path = root / "MANIFEST.sha256"
     if not path.is_file():
@@ -220,6 +282,11 @@ def verify_snapshot(root: str | Path | None = None) -> int:
     """Check every file of the snapshot against its checksum; return how many were checked.
 
     Raises DataError naming the first missing or altered file.
+
+    Parameters
+    ----------
+    root : str or path, optional
+        The snapshot folder; default :func:`default_root`.
     """
     root = check_path("root", root) if root is not None else default_root()
     entries = read_manifest(root)

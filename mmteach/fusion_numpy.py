@@ -71,6 +71,15 @@ def _check_features(features, name: str = "features") -> list[np.ndarray]:
 def check_fixed_weights(weights, n_modalities: int, atol: float = 1e-6) -> np.ndarray:
     """Validate fixed fusion weights: one per modality, non-negative, summing to 1.
 
+    Parameters
+    ----------
+    weights : sequence of float
+        One weight per modality.
+    n_modalities : int
+        How many there must be.
+    atol : float
+        Tolerance of the sum's distance from 1.
+
     Example
     -------
     >>> check_fixed_weights([0.5, 0.25, 0.25], 3)
@@ -139,6 +148,13 @@ def check_order(order, n: int) -> list[int]:
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax.
+
+    Parameters
+    ----------
+    x : array-like
+        The scores.
+    axis : int
+        The axis the probabilities sum to 1 along.
 
     Example
     -------
@@ -226,6 +242,15 @@ def simple_rnn_step(x, h, kernel, recurrent_kernel, bias) -> np.ndarray:
     Shapes: ``x (batch, d)``, ``h (batch, units)``, ``kernel (d, units)``,
     ``recurrent_kernel (units, units)``, ``bias (units,)``.
 
+    Parameters
+    ----------
+    x : array ``(batch, d)``
+        The inputs of this step.
+    h : array ``(batch, units)``
+        The state after the previous step.
+    kernel, recurrent_kernel, bias : arrays
+        The layer's weights, shapes as above.
+
     Example
     -------
     >>> simple_rnn_step(np.ones((1, 2)), np.zeros((1, 1)), np.ones((2, 1)), np.ones((1, 1)), np.zeros(1))
@@ -267,6 +292,15 @@ def gru_step(x, h, kernel, recurrent_kernel, bias) -> np.ndarray:
     * ``r = sigmoid(x Wr + br + h Ur + cr)``
     * ``n = tanh(x Wn + bn + r * (h Un + cn))``
     * ``h' = z * h + (1 - z) * n``
+
+    Parameters
+    ----------
+    x : array ``(batch, d)``
+        The inputs of this step.
+    h : array ``(batch, u)``
+        The state after the previous step.
+    kernel, recurrent_kernel, bias : arrays
+        The layer's weights, shapes as above.
 
     Example
     -------
@@ -372,6 +406,21 @@ def weighted_fusion(features, kernels, biases, mode: str = "learned", weights=No
       (``gate_kernel`` is ``(sum d_i, n_modalities * units)``) - the Gated Multimodal
       Unit generalised from 2 to any number of modalities.
 
+    Parameters
+    ----------
+    features : list of arrays ``(batch, d_i)``
+        One per modality.
+    kernels, biases : lists of arrays ``(d_i, units)`` / ``(units,)``
+        The per-modality projections.
+    mode : ``"fixed"``, ``"learned"`` or ``"gated"``
+        How the weights are made.
+    weights : sequence of float
+        For ``mode="fixed"``: one per modality, non-negative, summing to 1.
+    logits : array ``(n_modalities,)``
+        For ``mode="learned"``.
+    gate_kernel, gate_bias : arrays
+        For ``mode="gated"``: ``(sum d_i, n_modalities * units)`` and ``(n_modalities * units,)``.
+
     Example
     -------
     >>> x = [np.ones((1, 2)), np.zeros((1, 2))]
@@ -411,6 +460,15 @@ def late_fusion(probabilities, weights=None, mode: str = "mean") -> np.ndarray:
 
     ``mode="mean"`` averages the probabilities (weighted if ``weights`` is given);
     ``mode="geometric"`` averages log-probabilities and renormalises (a product of experts).
+
+    Parameters
+    ----------
+    probabilities : list of arrays ``(batch, n_classes)``
+        One per single-modality model.
+    weights : sequence of float, optional
+        One per model, non-negative, summing to 1 (None: equal weights).
+    mode : ``"mean"`` or ``"geometric"``
+        Average the probabilities, or the log-probabilities.
 
     Example
     -------

@@ -29,6 +29,13 @@ def load_digits_images(test_size: float = 0.25, seed: int = SEED):
 
     Returns ``(x_train, y_train), (x_test, y_test)`` with images shaped
     ``(n, 8, 8, 1)`` float32 in [0, 1], stratified split.
+
+    Parameters
+    ----------
+    test_size : float
+        Fraction of the digits in the test split, in (0, 1).
+    seed : int
+        Seeds the stratified split.
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -60,6 +67,15 @@ def load_keras_dataset(name: str, cache: str | Path | None = None, download: boo
     DataError saying what to do.
 
     Returns ``(x_train, y_train), (x_test, y_test)``.
+
+    Parameters
+    ----------
+    name : ``"mnist"`` or ``"imdb"``
+        Which dataset.
+    cache : path, optional
+        The folder holding the ``.npz`` file; default ``cache_dir() / "keras"``.
+    download : bool
+        Fetch the file when it is not cached (needs internet).
     """
     name = check_choice("name", name, sorted(KERAS_DATASETS))
     if cache is not None:

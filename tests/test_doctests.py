@@ -1,0 +1,57 @@
+"""The doctest lane: every ``Examples`` section of mmteach's docstrings runs, and shows what it says.
+
+Each module's examples run in a fresh namespace of that module (``doctest`` as
+``pytest --doctest-modules`` runs them); an example that needs trained weights, a
+download or a file elsewhere carries ``# doctest: +SKIP`` and says why beside it. The
+modules whose examples build Keras models or generate data are marked ``slow``; the rest
+are in the fast lane (``pytest -m "not slow"``).
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import mmteach
+
+#: modules whose examples take more than a second or two (they train, build models or render data)
+SLOW = {"mmteach.training", "mmteach.datasets", "mmteach.model_inputs", "mmteach.public_datasets"}
+#: modules that run something when imported (not a library module)
+NOT_RUN = {"mmteach.cli.__main__"}
+
+
+def _module_names() -> list[str]:
+    names = ["mmteach"]
+    for info in pkgutil.walk_packages(mmteach.__path__, "mmteach."):
+        if info.name not in NOT_RUN:
+            names.append(info.name)
+    return sorted(names)
+
+
+def _params():
+    return [pytest.param(n, marks=[pytest.mark.slow] if n in SLOW else [], id=n) for n in _module_names()]
+
+
+def test_the_lane_finds_the_modules():
+    names = _module_names()
+    assert {"mmteach.fusion_numpy", "mmteach.cv", "mmteach.cli"} <= set(names)
+    assert SLOW <= set(names), SLOW - set(names)
+
+
+@pytest.mark.parametrize("name", _params())
+def test_examples_run(name, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # an example that writes a file writes it here
+    module = importlib.import_module(name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    report: list[str] = []
+    examples = 0
+    for test in finder.find(module, name):
+        if test.filename and not test.filename.endswith(module.__file__.rsplit("/", 1)[-1]):
+            continue  # a docstring re-exported from another module runs there
+        examples += len(test.examples)
+        runner.run(test, out=report.append)
+    assert runner.failures == 0, f"{runner.failures} failing example(s) in {name}:\n" + "".join(report)
