@@ -59,6 +59,8 @@ def _sublayers(layer) -> list:
 
     if isinstance(layer, Model):
         return list(layer.layers)
+    if isinstance(layer, layers.MultiHeadAttention):  # its projections, through the public properties
+        return [layer.query_dense, layer.key_dense, layer.value_dense, layer.output_dense]
     found = []
     for name, value in vars(layer).items():
         if name.startswith("_"):
@@ -166,6 +168,29 @@ def _record_shapes(model, inputs) -> dict[int, object]:
     return seen
 
 
+def _placeholder_batch(model):
+    """One sample in the shapes a functional model declares (unknown lengths: 1), or None.
+
+    Floats are zeros; integer inputs (token ids) are ones, a real token rather than padding.
+    """
+    try:
+        declared = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not declared:
+        return None
+
+    def zeros(t):
+        shape, dtype = [1 if d is None else int(d) for d in t.shape], str(t.dtype)
+        return np.ones(shape, dtype) if "int" in dtype else np.zeros(shape, dtype)
+
+    names = [t.name for t in declared]
+    structure = getattr(model, "input", None)
+    if isinstance(structure, dict):
+        return {name: zeros(t) for name, t in zip(names, declared, strict=True)}
+    return [zeros(t) for t in declared] if len(declared) > 1 else zeros(declared[0])
+
+
 def _one(x):
     if isinstance(x, dict):
         return {k: v[:1] for k, v in x.items()}
@@ -178,7 +203,15 @@ def multiply_adds(model, inputs=None) -> int:
     """Multiply-adds per sample of a built Keras model (forward pass, weight layers).
 
     ``inputs`` (a batch the model accepts) fills in sequence lengths the model leaves
-    open (``None``); without it, a recurrent layer of unknown length counts one step.
+    open (``None``); without it, each length the model leaves open counts as 1 (one
+    word, one frame), so a recurrent layer of unknown length counts one step.
+
+    Parameters
+    ----------
+    model : keras.Model or keras.layers.Layer
+        A built model (called once, or with declared inputs).
+    inputs : array, list or dict of arrays, optional
+        A batch the model accepts (only its first sample is used).
 
     Example
     -------
@@ -196,6 +229,8 @@ def multiply_adds(model, inputs=None) -> int:
     if inputs is not None and not isinstance(inputs, dict | list | tuple | np.ndarray):
         expected = "a batch (an array, a list or a dict of arrays)"
         raise TypeError(f"inputs: expected {expected}, got {describe(inputs)}")
+    if inputs is None:
+        inputs = _placeholder_batch(model)
     shapes = _record_shapes(model, _one(inputs)) if inputs is not None else {}
     total, seen = 0, set()
 

@@ -305,7 +305,9 @@ class InjectFusion(layers.Layer):
         steps = ops.concatenate([*first, sequence], axis=1)
         seq_mask = None if mask is None else mask[-1]
         if seq_mask is not None:
-            ones = ops.ones_like(ops.cast(seq_mask[:, : len(vecs)], "int32"))
+            # one True per injected vector (a slice of the caption's mask would be too short for a
+            # caption with fewer words than injected vectors)
+            ones = ops.repeat(ops.ones_like(ops.cast(seq_mask[:, :1], "int32")), len(vecs), axis=1)
             seq_mask = ops.concatenate([ops.cast(ones, "bool"), ops.cast(seq_mask, "bool")], axis=1)
         return self.rnn(steps, mask=seq_mask)
 
