@@ -118,11 +118,11 @@ def _vector(name: str, value, width: int) -> np.ndarray:
     return v
 
 
-def _per_modality(name: str, value, n: int) -> list:
+def _per_modality(name: str, value, n: int, what: str = "entry") -> list:
     if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):
-        raise TypeError(f"{name}: expected a list with one entry per modality, got {describe(value)}")
+        raise TypeError(f"{name}: expected a list with one {what} per modality, got {describe(value)}")
     if len(value) != n:
-        raise ValueError(f"{name}: expected one per modality ({n}), got {len(value)}")
+        raise ValueError(f"{name}: expected one {what} per modality ({n}), got {len(value)}")
     return list(value)
 
 
@@ -461,7 +461,7 @@ def _token_lists(tokens, masks, name: str = "tokens"):
         raise ValueError(
             f"{name}: expected the same batch size and width, got shapes {[x.shape for x in xs]}"
         )
-    masks = [None] * len(xs) if masks is None else _per_modality("masks", masks, len(xs))
+    masks = [None] * len(xs) if masks is None else _per_modality("masks", masks, len(xs), "mask (or None)")
     masks = [
         _mask(m, x.shape[0], x.shape[1], f"masks[{i}]")
         for i, (x, m) in enumerate(zip(xs, masks, strict=True))
@@ -493,7 +493,7 @@ def parallel_token_fusion(tokens, weights, heads: int, masks=None) -> np.ndarray
         One mask (or None) per modality.
     """
     xs, masks = _token_lists(tokens, masks)
-    weights = _per_modality("weights", weights, len(xs))
+    weights = _per_modality("weights", weights, len(xs), "encoder")
     heads = positive_int("heads", heads)
     return np.concatenate(
         [transformer_encoder(x, w, heads, m)[:, 0] for x, w, m in zip(xs, weights, masks, strict=True)],
