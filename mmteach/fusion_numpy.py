@@ -105,7 +105,7 @@ def check_fixed_weights(weights, n_modalities: int, atol: float = 1e-6) -> np.nd
     return w
 
 
-def check_order(order, n: int) -> list[int]:
+def check_order(order: Sequence[int] | None, n: int) -> list[int]:
     """The modalities' positions in time: a permutation of ``0..n-1`` (None: as given).
 
     Parameters

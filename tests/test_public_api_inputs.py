@@ -29,7 +29,7 @@ NOT_WALKED = {
     "keras protocol": "build/call/compute_output_shape/get_config/from_config are called by Keras",
     # single callables
     "validation.describe": "describes any value for an error message: nothing is a bad value",
-    "datasets.normalise_category": "maps any cell of a pandas column; non-str cells pass through by design",
+    "cleaning.normalise_category": "maps any cell of a pandas column; non-str cells pass through by design",
     "models.MultimodalModel": "a keras.Model subclass: its constructor is Keras's functional API",
     "device.use": "a context manager over device.use's choice: walked through device.parse_choice",
     "validation": "the checks themselves: they name the argument they are given (tests/test_validation.py)",
@@ -131,7 +131,7 @@ def _fold_table():
 def _good_for() -> dict:
     """Example values for callables whose required parameters must agree with each other."""
     from mmteach.applications.retrieval import build_dual_encoder
-    from mmteach.scenes import make_scenes
+    from mmteach.scenes import ANSWERS, make_scenes
 
     scenes = make_scenes(4)
     gru = {"x": np.zeros((2, 3)), "h": np.zeros((2, 2)), "kernel": np.zeros((3, 6)),
@@ -146,7 +146,7 @@ def _good_for() -> dict:
         "applications.retrieval.model_inputs": {"images": scenes.images[:1]},
         "applications.translate.attention_numpy": {"queries": np.ones((2, 3)), "keys": np.ones((2, 3))},
         "applications.translate.sense_accuracy": {"hypotheses": ["一个浅色的圆形"]},
-        "datasets.load_keras_dataset": {"name": "mnist"},
+        "public_datasets.load_keras_dataset": {"name": "mnist"},
         "fusion_numpy.gru_step": gru,
         "fusion_numpy.inject_fusion": {"vector": np.zeros((2, 3)), "sequence": np.zeros((2, 4, 2)),
                                  "kernel": np.zeros((3, 2)), "bias": np.zeros(2),
@@ -163,11 +163,11 @@ def _good_for() -> dict:
         "scenes.Scenes": {"meta": scenes.meta, "images": scenes.images, "questions": scenes.questions},
         "training.fit": {"build_model": _compiled, "x": np.zeros((4, 3)), "y": np.array([0, 1, 0, 1]),
                          "monitor": "loss"},
-        "training.cross_validate": {"build_model": _compiled, "data": np.zeros((20, 3)),
+        "cv.cross_validate": {"build_model": _compiled, "data": np.zeros((20, 3)),
                                     "labels": np.arange(20) % 2},
-        "training.select_model": {"build_model": _compiled, "data": np.zeros((20, 3)),
+        "cv.select_model": {"build_model": _compiled, "data": np.zeros((20, 3)),
                                   "labels": np.arange(20) % 2},
-        "training.fold_indices": {"labels": np.arange(20) % 2},
+        "cv.fold_indices": {"labels": np.arange(20) % 2},
         "widgets.weights_html": {"modalities": ["image", "text"]},
         "spoken_digits.degrade_images": {"images": np.zeros((2, 8, 8))},
         "spoken_digits.add_noise": {"waveforms": [np.full(100, 0.1, np.float32)], "snr": 10.0},
@@ -176,6 +176,11 @@ def _good_for() -> dict:
         "spoken_digits.transformer_audio_encoder": {"frames": 4, "bins": 5},
         "spoken_digits.token_fusion_head": {"image_tokens": (4, 4), "audio_tokens": (4, 5)},
         "fusion_numpy.check_order": {"order": [1, 0], "n": 2},
+        "tokens.check_rank3": {"layer_name": "fusion", "shape": (None, 2, 3)},
+        "models.build_token_model": {"vocab_size": 30},
+        "token_models.answer": {"probabilities": np.full((1, len(ANSWERS)), 0.5),
+                                "question_types": ["count"]},
+        "token_models.build_clip": {"image_encoder": _good()["model"], "vocab_size": 30},
         "model_inputs.take": {"x": np.zeros((2, 3)), "index": [0]},
         "model_inputs.build_compiled": {"build_model": _compiled},
         **_attention_examples(),
