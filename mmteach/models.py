@@ -85,6 +85,15 @@ class ModalityDropout(layers.Layer):
     Unlike :class:`keras.layers.Dropout` it drops whole samples' vectors and does not
     rescale, so a dropped modality looks exactly like a missing one at test time.
 
+    Parameters
+    ----------
+    rate : float
+        Fraction of training samples whose features are zeroed, in [0, 1).
+    seed : int, optional
+        Seeds the choice of samples.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
     Example
     -------
     >>> layer = ModalityDropout(0.3, seed=0)  # doctest: +SKIP
@@ -127,6 +136,13 @@ class MultimodalModel(keras.Model):
     training. ``fit``/``evaluate`` take plain integer labels, ``predict`` returns
     only the main head's probabilities. (Calling ``model(x)`` directly returns all
     outputs.)
+
+    Parameters
+    ----------
+    aux_weight : float
+        Loss weight of the auxiliary single-modality heads (outputs after the first).
+    *args, **kwargs
+        Passed to ``keras.Model`` (``inputs``, ``outputs``, ``name``).
     """
 
     def __init__(self, *args, aux_weight: float = 0.0, **kwargs):
@@ -388,7 +404,13 @@ def _fuse(mods, fusion, feats, inputs, width, vocab_size, weighted_mode, weights
 
 
 def count_params(model: keras.Model) -> int:
-    """Number of trainable parameters of ``model``."""
+    """Number of trainable parameters of ``model``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built model.
+    """
     check_instance("model", model, keras.Model)
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
@@ -401,6 +423,13 @@ def modality_encoder(model: keras.Model, modality: str) -> keras.Model:
     """The encoder of ``modality`` inside a model from :func:`build_multimodal_model`.
 
     The returned model shares its weights with ``model`` (raw input -> features).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_multimodal_model` with new encoders.
+    modality : ``"image"``, ``"text"`` or ``"audio"``
+        Which encoder.
 
     Example
     -------
@@ -428,6 +457,15 @@ def modality_encoder(model: keras.Model, modality: str) -> keras.Model:
 def extract_features(encoders: Mapping[str, keras.Model], inputs: Mapping[str, np.ndarray],
                      batch_size: int = 512) -> dict[str, np.ndarray]:  # fmt: skip
     """Run each encoder on its modality: ``{modality: (n, width) float32 array}``.
+
+    Parameters
+    ----------
+    encoders : dict of keras.Model
+        ``{modality: encoder}``, e.g. from :func:`modality_encoder`.
+    inputs : dict of arrays
+        ``{modality: raw inputs}``; modalities without an encoder are skipped.
+    batch_size : int
+        Samples per forward pass.
 
     Example
     -------
@@ -458,6 +496,17 @@ def corrupt(inputs: Mapping[str, np.ndarray], modality: str, level: float, seed:
     ``level=1`` with ``"text"`` removes all information from the caption but its length.
     To drop a modality entirely use :func:`missing`.
 
+    Parameters
+    ----------
+    inputs : dict of arrays
+        ``{modality: inputs}``; only ``modality`` is changed (a copy).
+    modality : ``"image"``, ``"text"`` or ``"audio"``
+        Which one to corrupt.
+    level : float
+        How much, in [0, 1] (0: unchanged).
+    seed : int
+        Seeds the noise.
+
     Example
     -------
     >>> noisy = corrupt(test.inputs, "image", 0.5)  # doctest: +SKIP
@@ -480,6 +529,13 @@ def corrupt(inputs: Mapping[str, np.ndarray], modality: str, level: float, seed:
 def missing(inputs: Mapping[str, np.ndarray], modality: str) -> dict:
     """A copy of ``inputs`` with ``modality`` blanked: zeros (a caption of padding only).
 
+    Parameters
+    ----------
+    inputs : dict of arrays
+        ``{modality: inputs}``.
+    modality : str
+        The one to blank out (its array becomes zeros).
+
     Example
     -------
     >>> no_text = missing(test.inputs, "text")  # doctest: +SKIP
@@ -496,6 +552,13 @@ def robustness_auc(levels: Sequence[float], accuracies: Sequence[float]) -> floa
 
     1.0 = perfect at every noise level; equals the mean accuracy for evenly spaced levels
     counted with trapezoids.
+
+    Parameters
+    ----------
+    levels : sequence of float
+        Noise levels in [0, 1], increasing.
+    accuracies : sequence of float
+        The accuracy at each level.
 
     Example
     -------

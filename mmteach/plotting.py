@@ -130,6 +130,21 @@ def image_grid(images, titles: Sequence[str] | None = None, ncols: int = 8, cmap
 
     Grey images use ``cmap`` (default ``"gray"``); float RGB should be in [0, 1].
 
+    Parameters
+    ----------
+    images : array ``(n, H, W[, C])``
+        The images.
+    titles : sequence of str, optional
+        One per image.
+    ncols : int
+        Images per row.
+    cmap : str, optional
+        Matplotlib colour map for grey images.
+    cell : float
+        Inches per image.
+    suptitle : str, optional
+        The figure's title.
+
     Example
     -------
     >>> fig = image_grid(np.zeros((3, 8, 8)), ncols=2)
@@ -167,6 +182,17 @@ def filter_grid(kernels, ncols: int = 8, cell: float = 1.0, suptitle: str | None
     RGB kernels (``c_in == 3``) are drawn in colour, each rescaled to [0, 1];
     otherwise the mean over input channels is drawn with a diverging colour map.
 
+    Parameters
+    ----------
+    kernels : array ``(kh, kw, c_in, c_out)``
+        A convolution's kernel.
+    ncols : int
+        Filters per row.
+    cell : float
+        Inches per filter.
+    suptitle : str, optional
+        The figure's title.
+
     Example
     -------
     >>> fig = filter_grid(np.random.default_rng(0).normal(size=(3, 3, 3, 4)))
@@ -197,6 +223,19 @@ def filter_grid(kernels, ncols: int = 8, cell: float = 1.0, suptitle: str | None
 def feature_map_grid(maps, n: int = 8, ncols: int = 8, cell: float = 1.2, suptitle: str | None = None):
     """Show the first ``n`` channels of one sample's feature maps ``(H, W, channels)``.
 
+    Parameters
+    ----------
+    maps : array ``(H, W, channels)``
+        One sample's feature maps.
+    n : int
+        How many channels to draw.
+    ncols : int
+        Maps per row.
+    cell : float
+        Inches per map.
+    suptitle : str, optional
+        The figure's title.
+
     Example
     -------
     >>> fig = feature_map_grid(np.zeros((16, 16, 4)), n=4)
@@ -222,6 +261,17 @@ def projection_scatter(points, labels, names: Sequence[str] | None = None, title
     """Scatter 2-D ``points`` ``(n, 2)`` (e.g. a PCA of features) coloured by integer ``labels``.
 
     ``names[k]`` labels class ``k`` in the legend.
+
+    Parameters
+    ----------
+    points : array ``(n, 2)``
+        2-d coordinates (e.g. a PCA of embeddings).
+    labels : array of int ``(n,)``
+        Class id of each point (its colour).
+    names : sequence of str, optional
+        The legend's class names.
+    title, xlabel, ylabel : str, optional
+        The axes' texts.
 
     Example
     -------

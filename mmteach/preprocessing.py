@@ -68,6 +68,11 @@ def clean_text(text: str) -> str:
     whole); e-mail addresses and phone numbers become ``[email]`` and
     ``[phone]``. Cleaning is idempotent: ``clean_text(clean_text(t)) == clean_text(t)``.
 
+    Parameters
+    ----------
+    text : str
+        A caption.
+
     Example
     -------
     >>> clean_text("  A Red BOX, call 555-0142-7788!")
@@ -87,6 +92,11 @@ def clean_text(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Split a caption into tokens after :func:`clean_text`.
+
+    Parameters
+    ----------
+    text : str
+        A caption.
 
     Example
     -------
@@ -141,6 +151,15 @@ def encode_texts(texts: Sequence[str], vocabulary: Sequence[str], sequence_lengt
 
     Tokens missing from ``vocabulary`` become 1 (OOV).
 
+    Parameters
+    ----------
+    texts : sequence of str
+        Captions.
+    vocabulary : sequence of str
+        ``vocabulary[i]`` is the token of id ``i`` (0 padding, 1 OOV).
+    sequence_length : int
+        Ids per caption (longer ones are cut, shorter ones padded with 0).
+
     Example
     -------
     >>> encode_texts(["a red box"], ["<pad>", "<unk>", "a", "box", "red"], 5)
@@ -159,6 +178,13 @@ def encode_texts(texts: Sequence[str], vocabulary: Sequence[str], sequence_lengt
 
 def decode_ids(ids: Sequence[int], vocabulary: Sequence[str]) -> str:
     """Inverse of :func:`encode_texts` for one row: tokens joined by spaces, padding dropped.
+
+    Parameters
+    ----------
+    ids : sequence of int
+        Token ids (0 = padding, skipped).
+    vocabulary : sequence of str
+        ``vocabulary[i]`` is the token of id ``i``.
 
     Example
     -------
@@ -187,6 +213,15 @@ def log_spectrogram(audio: np.ndarray, frame_length: int = 128, frame_step: int 
     ``frame_length`` is a power of two (no padding at the end):
     ``(n, frames, frame_length // 2 + 1)`` float32.
 
+    Parameters
+    ----------
+    audio : numpy.ndarray
+        Waveforms ``(n, samples)`` or one ``(samples,)``.
+    frame_length : int
+        Samples per frame (Hann window).
+    frame_step : int
+        Samples between frame starts.
+
     Example
     -------
     >>> log_spectrogram(np.zeros((2, 2000))).shape
@@ -212,6 +247,11 @@ def log_spectrogram(audio: np.ndarray, frame_length: int = 128, frame_step: int 
 
 def remove_noise_floor(spectrogram: np.ndarray) -> np.ndarray:
     """Subtract each sample's per-frequency median over time (its stationary noise floor).
+
+    Parameters
+    ----------
+    spectrogram : numpy.ndarray
+        Log magnitudes ``(..., frames, bins)``.
 
     Example
     -------
@@ -465,6 +505,15 @@ def save_clean(df: pd.DataFrame, folder: str | Path, name: str = "metadata_clean
     applies the same documented rules, :func:`mmteach.datasets.clean_metadata`,
     on every load.)
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The cleaned table.
+    folder : str or path
+        Where the CSV and its checksum go.
+    name : str
+        The file name without extension.
+
     Returns
     -------
     pathlib.Path
@@ -501,6 +550,13 @@ def load_clean(folder: str | Path, name: str = "metadata_clean") -> pd.DataFrame
     """Read a table written by :func:`save_clean`, after checking its SHA-256.
 
     Raises :class:`~mmteach.datasets.DataError` if a file is missing or altered.
+
+    Parameters
+    ----------
+    folder : str or path
+        The folder :func:`save_clean` wrote to.
+    name : str
+        The file name without extension (a plain name: no folder part).
 
     Example
     -------
@@ -542,7 +598,13 @@ class ModelInputs:
         return len(self.labels)
 
     def select(self, modalities: Sequence[str]) -> dict[str, np.ndarray]:
-        """The input dict restricted to ``modalities``."""
+        """The input dict restricted to ``modalities``.
+
+        Parameters
+        ----------
+        modalities : sequence of str
+            The inputs to keep.
+        """
         if isinstance(modalities, str):
             raise TypeError(f"modalities: expected a sequence of names, got the single str {modalities!r}")
         unknown = [m for m in modalities if m not in self.inputs]
@@ -551,7 +613,13 @@ class ModelInputs:
         return {m: self.inputs[m] for m in modalities}
 
     def subset(self, index: np.ndarray) -> ModelInputs:
-        """Rows ``index`` (positions or boolean mask)."""
+        """Rows ``index`` (positions or boolean mask).
+
+        Parameters
+        ----------
+        index : array of int or bool
+            The samples to keep.
+        """
         index = np.asarray(index)
         return ModelInputs(
             {k: v[index] for k, v in self.inputs.items()},
@@ -595,7 +663,13 @@ class ShapesWorldPreprocessor:
         return remove_noise_floor(log_spectrogram(audio, self.frame_length, self.frame_step))
 
     def fit(self, train: ShapesWorld) -> ShapesWorldPreprocessor:
-        """Learn the vocabulary and the audio scale from ``train`` only."""
+        """Learn the vocabulary and the audio scale from ``train`` only.
+
+        Parameters
+        ----------
+        train : ShapesWorld
+            The training split (the only data the preprocessor learns from).
+        """
         if not isinstance(train, ShapesWorld):
             raise TypeError(f"train: expected a ShapesWorld, got {type(train).__name__}")
         if len(train) == 0:
@@ -605,7 +679,13 @@ class ShapesWorldPreprocessor:
         return self
 
     def transform(self, data: ShapesWorld) -> ModelInputs:
-        """Model-ready arrays for ``data``."""
+        """Model-ready arrays for ``data``.
+
+        Parameters
+        ----------
+        data : ShapesWorld
+            Any split, transformed with what :meth:`fit` learned.
+        """
         self._check_fitted()
         if not isinstance(data, ShapesWorld):
             raise TypeError(f"data: expected a ShapesWorld, got {type(data).__name__}")
@@ -651,6 +731,13 @@ def load_prepared(split_names: Sequence[str] = ("train", "val", "test"), **kwarg
     """Load the clean bundled dataset, fit a preprocessor on train, transform each split.
 
     Returns ``{"train": ModelInputs, ..., "preprocessor": ShapesWorldPreprocessor}``.
+
+    Parameters
+    ----------
+    split_names : sequence of str
+        The splits to return.
+    **kwargs
+        Passed to :class:`ShapesWorldPreprocessor`.
     """
     from mmteach.datasets import load_shapes_world
 
