@@ -338,7 +338,15 @@ class SingleStreamFusion(_TokenFusion):
         return _encode(joint, self._joint_mask(inputs, masks), self.cls, self.blocks, self.norm, training)
 
     def attention_maps(self, inputs, mask=None) -> list[np.ndarray]:
-        """Every block's attention weights ``(batch, heads, 1 + T, 1 + T)`` (token 0 = [CLS])."""
+        """Every block's attention weights ``(batch, heads, 1 + T, 1 + T)`` (token 0 = [CLS]).
+
+        Parameters
+        ----------
+        inputs : list of tensors or arrays
+            One ``(batch, tokens_i, d)`` per modality.
+        mask : list of bool arrays or None, optional
+            One padding mask (or None) per modality.
+        """
         inputs = [ops.convert_to_tensor(x, dtype=self.compute_dtype) for x in inputs]
         masks = self._masks(inputs, mask)
         joint_mask = self._joint_mask(inputs, masks)
@@ -471,12 +479,28 @@ class CrossAttentionFusion(_TokenFusion):
         return self._forward(inputs, mask, training)[0]
 
     def attention(self, inputs, mask=None) -> np.ndarray:
-        """The last cross-attention layer's weights ``(batch, heads, query tokens, context tokens)``."""
+        """The last cross-attention layer's weights ``(batch, heads, query tokens, context tokens)``.
+
+        Parameters
+        ----------
+        inputs : list of tensors or arrays
+            One ``(batch, tokens_i, d)`` per modality.
+        mask : list of bool arrays or None, optional
+            One padding mask (or None) per modality.
+        """
         inputs = [ops.convert_to_tensor(x, dtype=self.compute_dtype) for x in inputs]
         return to_float64(self._forward(inputs, mask, False)[1])
 
     def modality_shares(self, inputs, mask=None) -> np.ndarray:
-        """Per sample, the share of attention each context modality gets ``(batch, n_context)``."""
+        """Per sample, the share of attention each context modality gets ``(batch, n_context)``.
+
+        Parameters
+        ----------
+        inputs : list of tensors or arrays
+            One ``(batch, tokens_i, d)`` per modality.
+        mask : list of bool arrays or None, optional
+            One padding mask (or None) per modality.
+        """
         att = self.attention(inputs, mask)
         others = self._others(len(inputs))
         qmask = None if mask is None or mask[self.query] is None else np.asarray(mask[self.query], bool)

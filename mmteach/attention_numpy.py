@@ -257,6 +257,17 @@ def mha_parameter_count(d_model: int, heads: int, key_dim: int, value_dim: int |
     Query, key and value projections ``d_model -> heads * key_dim`` (with biases),
     and an output projection ``heads * value_dim -> d_model`` (with bias).
 
+    Parameters
+    ----------
+    d_model : int
+        Width of the inputs (and outputs).
+    heads : int
+        Attention heads.
+    key_dim : int
+        Width of each head's queries and keys.
+    value_dim : int, optional
+        Width of each head's values (default ``key_dim``).
+
     Example
     -------
     >>> mha_parameter_count(32, 2, 16)

@@ -252,7 +252,13 @@ def multiply_adds(model, inputs=None) -> int:
 
 
 def count_params(model) -> int:
-    """Trainable parameters (numbers the optimiser changes); see :func:`mmteach.models.count_params`."""
+    """Trainable parameters (numbers the optimiser changes); see :func:`mmteach.models.count_params`.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built model.
+    """
     from mmteach.models import count_params as trainable_parameters
 
     return trainable_parameters(model)
@@ -287,6 +293,13 @@ def course_models(vocab_size: int = 114, batch: int = 32) -> list[CourseModel]:
     kind (notebooks 02-03), one fused model per fusion method and weighting mode
     (04-06), then every application module of :mod:`mmteach.applications` that can
     be imported and that this function knows how to build (07 onwards).
+
+    Parameters
+    ----------
+    vocab_size : int
+        Vocabulary of the text models.
+    batch : int
+        Samples in each builder's example batch.
 
     Example
     -------
@@ -437,6 +450,13 @@ def cost_table(models: list[CourseModel] | None = None, timing: bool = False):
     Columns: ``model``, ``notebook``, ``parameters``, ``MACs/sample``, ``MFLOPs/sample``
     (``2 * MACs / 1e6``). With ``timing=True``, returns ``(costs, times)``: the second table as
     :func:`time_and_memory` makes it, from the same models (each is built once).
+
+    Parameters
+    ----------
+    models : list of CourseModel, optional
+        Default :func:`course_models`.
+    timing : bool
+        Also time one training step of each model.
     """
     import pandas as pd
 
@@ -488,6 +508,13 @@ def time_and_memory(models: list[CourseModel] | None = None, repeats: int = 1):
     does not depend on the loss). ``memory MB`` is the growth of the process's resident
     memory while building the model and taking the steps (0 when already reserved).
     The fastest of ``repeats`` steps after a warm-up step is kept.
+
+    Parameters
+    ----------
+    models : list of CourseModel, optional
+        Default :func:`course_models`.
+    repeats : int
+        Training steps timed per model (the fastest counts).
     """
     import pandas as pd
 

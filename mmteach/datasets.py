@@ -130,7 +130,13 @@ class ShapesWorld:
         return self.meta["caption_zh"].fillna("").astype(str).tolist()
 
     def subset(self, index: Sequence[int] | np.ndarray) -> ShapesWorld:
-        """Rows ``index`` (integer positions or a boolean mask) as a new ShapesWorld."""
+        """Rows ``index`` (integer positions or a boolean mask) as a new ShapesWorld.
+
+        Parameters
+        ----------
+        index : sequence of int or bool mask
+            The rows to keep.
+        """
         if index is None or isinstance(index, (str, bytes)):
             raise TypeError(f"index: expected integer positions or a boolean mask, got {describe(index)}")
         index = np.asarray(index)
@@ -151,7 +157,13 @@ class ShapesWorld:
         )
 
     def split(self, name: str) -> ShapesWorld:
-        """The ``train``, ``val`` or ``test`` part."""
+        """The ``train``, ``val`` or ``test`` part.
+
+        Parameters
+        ----------
+        name : ``"train"``, ``"val"`` or ``"test"``
+            The split.
+        """
         if name not in SPLITS:
             raise ValueError(f"name: expected one of {SPLITS}, got {name!r}")
         return self.subset(self.meta["split"].to_numpy() == name)
@@ -416,6 +428,13 @@ def plant_problems(meta: pd.DataFrame, seed: int = SEED) -> tuple[pd.DataFrame, 
     numbers, references to missing files, empty captions and fake personal data
     (e-mail addresses and phone numbers) in captions.
 
+    Parameters
+    ----------
+    meta : pandas.DataFrame
+        Clean metadata (``make_shapes_world(n).meta``).
+    seed : int
+        Seeds where the problems go.
+
     Returns
     -------
     raw : pandas.DataFrame
@@ -492,6 +511,15 @@ def build_snapshot(root: str | Path | None = None, n: int = N_SAMPLES, seed: int
 
     The data card ``README.md`` is written by hand and left alone.
 
+    Parameters
+    ----------
+    root : str or path, optional
+        The snapshot folder; default the bundled one.
+    n : int
+        Number of samples.
+    seed : int
+        Seeds the generator and the planted problems.
+
     Example
     -------
     >>> build_snapshot("/tmp/sw", n=20)  # doctest: +SKIP
@@ -518,7 +546,13 @@ def build_snapshot(root: str | Path | None = None, n: int = N_SAMPLES, seed: int
 
 
 def load_raw_metadata(root: str | Path | None = None) -> pd.DataFrame:
-    """The raw ``metadata.csv`` exactly as shipped, planted problems included."""
+    """The raw ``metadata.csv`` exactly as shipped, planted problems included.
+
+    Parameters
+    ----------
+    root : str or path, optional
+        The snapshot folder; default the bundled one.
+    """
     root = check_path("root", root) if root is not None else default_root()
     data = read_checked(root, "metadata.csv")
     return pd.read_csv(
@@ -606,6 +640,11 @@ def caption_candidates(caption: str) -> tuple[set[str], set[str]]:
     A caption that does not name the shape leaves all three shapes; "made of
     steel or rubber" leaves two materials; a typo can hide a word.
 
+    Parameters
+    ----------
+    caption : str
+        An English caption.
+
     Example
     -------
     >>> caption_candidates("a small box made of steel or rubber")
@@ -626,6 +665,11 @@ def modality_ceilings(sw: ShapesWorld) -> dict[str, float]:
     * audio: the material is audible, the shape must be guessed -> 1/3;
     * text: 1 / (number of classes the caption leaves possible), averaged;
     * all three: 1.0 (image gives the shape, audio the material).
+
+    Parameters
+    ----------
+    sw : ShapesWorld
+        The samples.
 
     Example
     -------

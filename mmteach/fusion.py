@@ -253,6 +253,15 @@ class InjectFusion(layers.Layer):
     sequence's padding mask (``Embedding(mask_zero=True)``) is respected; the
     injected steps are never masked.
 
+    Parameters
+    ----------
+    units : int
+        Width of the recurrent state (the fused vector).
+    rnn : ``"gru"`` or ``"simple"``
+        The recurrent layer.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
     Example
     -------
     >>> InjectFusion(16)  # doctest: +SKIP
@@ -414,7 +423,13 @@ class WeightedFusion(_FusionLayer):
         )
 
     def gates(self, inputs) -> np.ndarray:
-        """The weights ``(batch, n_modalities, units)`` this layer applies to ``inputs``."""
+        """The weights ``(batch, n_modalities, units)`` this layer applies to ``inputs``.
+
+        Parameters
+        ----------
+        inputs : list of arrays
+            One ``(batch, features)`` per modality.
+        """
         xs = self._check_call([ops.convert_to_tensor(x, dtype=self.compute_dtype) for x in inputs])
         w = self._weights(xs)
         w = ops.broadcast_to(w, (ops.shape(xs[0])[0], len(xs), self.units))

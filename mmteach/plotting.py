@@ -28,7 +28,19 @@ from mmteach.validation import (
 
 
 def show_samples(sw, n: int = 12, cols: int = 6, title_column: str = "label_name"):
-    """A grid of the first ``n`` images of a ShapesWorld, titled by ``title_column``."""
+    """A grid of the first ``n`` images of a ShapesWorld, titled by ``title_column``.
+
+    Parameters
+    ----------
+    sw : ShapesWorld
+        The samples.
+    n : int
+        How many images.
+    cols : int
+        Images per row.
+    title_column : str
+        The metadata column that titles each image.
+    """
     import matplotlib.pyplot as plt
 
     n, cols = check_int("n", n, min_value=1), check_int("cols", cols, min_value=1)
@@ -51,7 +63,21 @@ def show_samples(sw, n: int = 12, cols: int = 6, title_column: str = "label_name
 def show_waveform_and_spectrogram(
     waveform, spectrogram, sample_rate: int = SAMPLE_RATE, frame_step: int = 64, title=""
 ):
-    """The waveform (amplitude over seconds) above its log spectrogram (frequency over time)."""
+    """The waveform (amplitude over seconds) above its log spectrogram (frequency over time).
+
+    Parameters
+    ----------
+    waveform : array ``(samples,)``
+        One recording.
+    spectrogram : array ``(frames, bins)``
+        Its log spectrogram.
+    sample_rate : int
+        Samples per second (for the time axis).
+    frame_step : int
+        Samples between frames (for the time axis).
+    title : str
+        The figure's title.
+    """
     import matplotlib.pyplot as plt
 
     sample_rate = check_int("sample_rate", sample_rate, min_value=1)
@@ -77,7 +103,19 @@ def show_waveform_and_spectrogram(
 
 
 def bar_table(values: dict, title: str = "", ylabel: str = "", reference: float | None = None, ax=None):
-    """A bar chart of ``{name: value}`` with an optional dashed reference line."""
+    """A bar chart of ``{name: value}`` with an optional dashed reference line.
+
+    Parameters
+    ----------
+    values : dict
+        ``{label: number}``, one bar each.
+    title, ylabel : str
+        The axes' texts.
+    reference : float, optional
+        A horizontal dashed line (e.g. chance level).
+    ax : matplotlib Axes, optional
+        Draw there (None: a new figure).
+    """
     import matplotlib.pyplot as plt
 
     check_instance("values", values, Mapping, " of name -> number")

@@ -88,6 +88,15 @@ class PatchTokens(layers.Layer):
     (:func:`~mmteach.attention_numpy.patchify`), each patch is flattened and projected
     by one ``Dense(dim)`` (``projection``).
 
+    Parameters
+    ----------
+    patch_size : int
+        Side of a square patch (a divisor of the image's height and width).
+    dim : int
+        Width of a token.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
     Example
     -------
     >>> PatchTokens(8, 32)(np.zeros((1, 32, 32, 3), "float32")).shape  # doctest: +SKIP
@@ -117,7 +126,13 @@ class PatchTokens(layers.Layer):
         self.projection.build((None, gh * gw, self.patch_size**2 * c))
 
     def patches(self, images):
-        """The flattened patches ``(batch, patches, p*p*C)``, before the projection."""
+        """The flattened patches ``(batch, patches, p*p*C)``, before the projection.
+
+        Parameters
+        ----------
+        images : tensor or array ``(batch, H, W, C)``
+            The images.
+        """
         gh, gw, c = self._grid(tuple(images.shape))
         p = self.patch_size
         x = ops.reshape(images, (-1, gh, p, gw, p, c))
@@ -141,6 +156,15 @@ class PatchTokens(layers.Layer):
 @keras.saving.register_keras_serializable(package="mmteach")
 class FrameTokens(layers.Layer):
     """Spectrogram ``(batch, frames, bins)`` -> tokens ``(batch, frames/k, dim)``: k frames per token.
+
+    Parameters
+    ----------
+    frames_per_token : int
+        Consecutive frames per token (a divisor of the number of frames).
+    dim : int
+        Width of a token.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
 
     Example
     -------

@@ -62,3 +62,57 @@ def test_examples_run(name, monkeypatch, tmp_path):
     for test in finder.find(module, name):
         runner.run(test, out=report.append)
     assert runner.failures == 0, f"{runner.failures} failing example(s) in {name}:\n" + "".join(report)
+
+
+# --------------------------------------------------------------------------- Parameters sections
+
+#: methods whose parameters Keras defines and documents (a layer's or model's protocol)
+KERAS_METHODS = {"build", "call", "compute_output_shape", "compute_mask", "get_config", "from_config",
+                 "compute_loss", "compute_metrics", "predict_step", "train_step", "test_step"}  # fmt: skip
+#: modules not yet held to it, each owned by another change in progress (issue 13): remove when done
+PARAMETERS_PENDING = {"exercises", "widgets", "student", "spoken_digits", "token_models", "applications"}
+
+
+def _undocumented_parameters(path) -> list[str]:
+    """Public functions and methods of one file that take parameters but have no numpydoc Parameters."""
+    import ast
+
+    def has_section(node) -> bool:
+        return "Parameters\n" in (ast.get_docstring(node) or "")
+
+    out = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+            args = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            if args and not has_section(node):
+                out.append(node.name)
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            for item in node.body:
+                if not isinstance(item, ast.FunctionDef) or item.name in KERAS_METHODS:
+                    continue
+                if item.name.startswith("_") and item.name != "__init__":
+                    continue
+                args = item.args.args[1:] + item.args.kwonlyargs
+                documented = has_section(item) or (item.name == "__init__" and has_section(node))
+                if args and not documented:
+                    out.append(f"{node.name}.{item.name}")
+    return out
+
+
+def test_every_public_function_documents_its_parameters():
+    from pathlib import Path
+
+    package = Path(mmteach.__file__).parent
+    missing = []
+    for path in sorted(package.rglob("*.py")):
+        if PARAMETERS_PENDING & set(path.relative_to(package).with_suffix("").parts):
+            continue
+        missing += [f"{path.relative_to(package)}: {name}" for name in _undocumented_parameters(path)]
+    assert not missing, "no numpydoc Parameters section:\n" + "\n".join(missing)
+
+
+def test_the_parameters_check_can_fail(tmp_path):
+    bad = tmp_path / "x.py"
+    source = 'def f(a):\n    """No sections."""\n\n\nclass C:\n    def g(self, b):\n        """Nor here."""\n'
+    bad.write_text(source)
+    assert _undocumented_parameters(bad) == ["f", "C.g"]

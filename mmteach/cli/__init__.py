@@ -81,7 +81,13 @@ __all__ = [
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """``mmteach doctor``: print the environment checks; non-zero exit when one fails."""
+    """``mmteach doctor``: print the environment checks; non-zero exit when one fails.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`).
+    """
     for key, value in KERNEL_ENV.items():  # quiet TensorFlow's start-up logs
         os.environ.setdefault(key, value)
     checks = collect_checks()
@@ -90,7 +96,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """``mmteach list``: print the course outline."""
+    """``mmteach list``: print the course outline.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`).
+    """
     rows = [[f"{x.number:02d}", x.title, x.summary, x.minutes] for x in COURSE]
     print(format_table(["#", "title", "summary", "minutes"], rows))
     total = sum(x.minutes for x in COURSE)
@@ -167,7 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``mmteach`` command; returns the exit status."""
+    """Run the ``mmteach`` command; returns the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after ``mmteach`` (None: ``sys.argv[1:]``).
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

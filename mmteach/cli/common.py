@@ -10,7 +10,15 @@ EXIT_USAGE = 2
 
 
 class CliError(Exception):
-    """An expected failure: printed as one line, exit status ``code``."""
+    """An expected failure: printed as one line, exit status ``code``.
+
+    Parameters
+    ----------
+    message : str
+        The one line printed after ``mmteach <command>: error:``.
+    code : int
+        The exit status.
+    """
 
     def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
         super().__init__(message)

@@ -14,6 +14,13 @@ __all__ = ["cmd_data_build", "cmd_data_verify"]
 
 
 def cmd_data_verify(args: argparse.Namespace) -> int:
+    """``mmteach data verify``: check the bundled data against their manifests.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`).
+    """
     datasets = importlib.import_module("mmteach.datasets")
     targets = []
     if args.root or not (args.scenes_root or args.spoken_digits_root):
@@ -38,6 +45,13 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
+    """``mmteach data build``: regenerate the Shapes World and scenes snapshots.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`).
+    """
     datasets = importlib.import_module("mmteach.datasets")
     jobs = []
     if args.out or not args.scenes_out:

@@ -42,7 +42,13 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 
 
 def find_notebooks_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """The course's notebooks/ folder: ``explicit``, else the repository's, else ./notebooks."""
+    """The course's notebooks/ folder: ``explicit``, else the repository's, else ./notebooks.
+
+    Parameters
+    ----------
+    explicit : str or path, optional
+        A folder given with ``--notebooks``.
+    """
     if explicit is not None:
         path = Path(explicit)
         if not path.is_dir():
@@ -75,6 +81,13 @@ def resolve_notebooks(names: Sequence[str], notebooks_dir: Path | None) -> list[
 
     Accepts "4", "04", "fusion", "04_fusion", "04_fusion.ipynb" or a path to a
     notebook. With no names: every course notebook present in ``notebooks_dir``.
+
+    Parameters
+    ----------
+    names : sequence of str
+        ``"4"``, ``"04"``, ``"fusion"``, ``"04_fusion.ipynb"`` or paths; empty: the whole course.
+    notebooks_dir : path or None
+        The course's notebooks folder (None: paths only).
     """
     by_file = {x.filename: x for x in COURSE}
     targets: list[Target] = []
@@ -145,7 +158,13 @@ TF_LOG_LINE = re.compile(
 
 
 def drop_tf_log_lines(outputs: list) -> list:
-    """``outputs`` without TensorFlow's C++ log lines on stderr (other stderr text is kept)."""
+    """``outputs`` without TensorFlow's C++ log lines on stderr (other stderr text is kept).
+
+    Parameters
+    ----------
+    outputs : list
+        A code cell's outputs.
+    """
     kept = []
     for out in outputs:
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
@@ -163,6 +182,11 @@ def normalise(nb) -> None:
 
     Execution counts 1..n, no timestamps or machine-specific metadata, no TensorFlow
     C++ log lines; cell tags and other cell metadata are kept.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        An executed notebook, changed in place.
     """
     count = 0
     for cell in nb.cells:
@@ -202,6 +226,15 @@ def execute_notebook(target: Target, timeout: float, *, progress: bool = True):
     """Execute one notebook in a fresh kernel whose working folder is the notebook's.
 
     Returns ``(notebook, error)``; ``error`` is a one-line description or "".
+
+    Parameters
+    ----------
+    target : Target
+        The notebook.
+    timeout : float
+        Seconds per cell.
+    progress : bool
+        Show a progress bar of the cells.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -269,6 +302,13 @@ def execute_notebook(target: Target, timeout: float, *, progress: bool = True):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``mmteach run``: execute notebooks headless in course order and print a table.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`).
+    """
     import nbformat
 
     if args.timeout is not None and args.timeout <= 0:

@@ -13,6 +13,13 @@ __all__ = ["cmd_student"]
 
 
 def cmd_student(args: argparse.Namespace) -> int:
+    """``mmteach student``: write student (or nbgrader source) copies of the notebooks.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`).
+    """
     import nbformat
 
     from mmteach.student import CopiesExistError, SolutionMarkerError, find_exercises, write_copies
