@@ -23,10 +23,11 @@ LAYERS = {
     # leaves: import nothing from mmteach
     "validation": 0, "constants": 0, "course": 0, "device": 0, "claims": 1, "seeding": 1, "stats": 1,
     # raw files: reading and checking them, the cleaning rules, other public datasets, then Shapes World
-    "files": 1, "cleaning": 1, "public_datasets": 2, "datasets": 3, "scenes": 4,
+    "files": 1, "cleaning": 1, "quality": 2, "public_datasets": 2, "datasets": 3, "scenes": 4,
     # the numpy references (no Keras), then the pipeline
-    "attention_numpy": 1, "fusion_numpy": 1, "preprocessing": 5, "spoken_digits": 6, "features": 7,
-    "tokens": 7, "attention": 8, "fusion": 9, "models": 10,
+    "attention_numpy": 1, "fusion_numpy": 1, "robustness": 1,
+    "preprocessing": 5, "spoken_digits": 6, "features": 7, "tokens": 7,
+    "attention": 8, "fusion": 9, "models": 10,
     # training: what fitting and CV share, then CV and model selection, then one run (re-exports CV)
     "model_inputs": 11, "cv": 12, "training": 13,
     "applications": 14,
