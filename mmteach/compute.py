@@ -286,6 +286,7 @@ def _batch(n: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
+# Size, on purpose: one builder per model of the course, a flat list to read next to the notebooks.
 def course_models(vocab_size: int = 114, batch: int = 32) -> list[CourseModel]:
     """Every model the course builds, as builders (nothing is built or trained here).
 

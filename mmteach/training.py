@@ -87,6 +87,8 @@ class FitResult:
     seconds: float
 
 
+# Size, on purpose: 16 keyword parameters mirror keras.Model.fit's own (notebook 05 and the
+# applications call them by name); checking and callbacks are the helpers below.
 def fit(
     build_model: Callable,
     x: Any,
