@@ -647,8 +647,9 @@ def caption_candidates(caption: str) -> tuple[set[str], set[str]]:
 
     Example
     -------
-    >>> caption_candidates("a small box made of steel or rubber")
-    ({'square'}, {'metal', 'rubber'})
+    >>> shapes, materials = caption_candidates("a small box made of steel or rubber")
+    >>> sorted(shapes), sorted(materials)
+    (['square'], ['metal', 'rubber'])
     """
     if not isinstance(caption, str):
         raise TypeError(f"caption: expected str, got {type(caption).__name__}")

@@ -52,9 +52,22 @@ def test_the_lane_finds_the_modules():
     assert SLOW | set(KNOWN_FAILING) <= set(names), (SLOW | set(KNOWN_FAILING)) - set(names)
 
 
+#: numpy's default print options: examples show arrays as a fresh interpreter prints them, whatever an
+#: earlier test (``mmteach.setup_notebook`` sets precision 3) left behind
+NUMPY_PRINT_DEFAULTS = {"precision": 8, "suppress": False, "threshold": 1000, "linewidth": 75, "edgeitems": 3,
+                        "floatmode": "maxprec", "sign": "-", "formatter": None, "legacy": False}  # fmt: skip
+
+
 @pytest.mark.parametrize("name", _params())
 def test_examples_run(name, monkeypatch, tmp_path):
+    import numpy as np
+
     monkeypatch.chdir(tmp_path)  # an example that writes a file writes it here
+    with np.printoptions(**NUMPY_PRINT_DEFAULTS):  # restored afterwards
+        _run_examples(name)
+
+
+def _run_examples(name: str) -> None:
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
