@@ -27,8 +27,61 @@ def _expect(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
+def _what(value) -> str:
+    """A short description of a learner's value for a message: ``a str 'abc'``, ``None``, ..."""
+    if value is None:
+        return "None"
+    if isinstance(value, np.ndarray):
+        return f"a numpy array of shape {value.shape}"
+    if callable(value):
+        return f"a function ({getattr(value, '__name__', type(value).__name__)})"
+    text = repr(value)
+    return f"a {type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _call(name: str, fn, *args):
+    """Call the learner's function ``fn``; any failure of theirs becomes an AssertionError with a hint."""
+    _expect(callable(fn), f"{name}: expected your function, got {_what(fn)}. Hint: pass the function "
+            "itself, by its name without parentheses, not the value it returns.")  # fmt: skip
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        raise AssertionError(f"{name}: your function still raises NotImplementedError. Hint: replace "
+                             "`raise NotImplementedError()` with your code.") from None  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - report any failure of the learner's code
+        raise AssertionError(f"{name}: your function raised {type(exc).__name__}: {exc}") from None
+
+
+def _numbers(value, name: str, hint: str) -> np.ndarray:
+    """``value`` as a float array, or an AssertionError saying what it was instead."""
+    _expect(value is not None, f"{name}: got None. Hint: did the function forget to `return` its result?")
+    _expect(not isinstance(value, (str, bytes)), f"{name}: expected numbers, got {_what(value)}. "
+            f"Hint: return the numbers themselves, not text. {hint}")  # fmt: skip
+    _expect(not callable(value), f"{name}: expected numbers, got {_what(value)}. Hint: call it and use "
+            f"its result. {hint}")  # fmt: skip
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise AssertionError(f"{name}: expected numbers, got {_what(value)}, which is not an array of "
+                             f"numbers ({exc}). Hint: {hint}") from None  # fmt: skip
+
+
+def _whole_number(answer, name: str, hint: str) -> int:
+    """A count the learner computed, as an int, or an AssertionError saying what it was instead."""
+    if isinstance(answer, str) and answer.strip().lstrip("-").isdigit():
+        raise AssertionError(f"{name}: expected a number, got the text {answer!r}. Hint: write the number "
+                             "without quotes.")  # fmt: skip
+    _expect(not callable(answer), f"{name}: expected a number, got {_what(answer)}. Hint: compute the "
+            "number (or call your function) and pass the result.")  # fmt: skip
+    number = isinstance(answer, (int, np.integer, float, np.floating))
+    ok = number and not isinstance(answer, (bool, np.bool_))
+    _expect(ok, f"{name}: expected a whole number, got {_what(answer)}. Hint: {hint}")
+    _expect(float(answer).is_integer(), f"{name}: expected a whole number, got {answer}. Hint: {hint}")
+    return int(answer)
+
+
 def _close(actual, expected, name: str, hint: str, atol: float = 1e-5) -> None:
-    actual = np.asarray(actual, dtype=float)
+    actual = _numbers(actual, name, hint)
     expected = np.asarray(expected, dtype=float)
     _expect(
         actual.shape == expected.shape,
@@ -48,6 +101,12 @@ def check_label_of(shape: str, material: str, answer: int) -> None:
     from mmteach.datasets import CLASS_NAMES
 
     name = f"label_of({shape!r}, {material!r})"
+    if isinstance(answer, str):
+        hint = ("that is a class name; the exercise asks for its index, a number: "
+                "CLASS_NAMES.index(name)") if answer.lower() in CLASS_NAMES else (
+                "the exercise asks for the class index, a number: CLASS_NAMES.index(name)")  # fmt: skip
+        raise AssertionError(f"{name}: expected a class index (int), got the text {answer!r}. Hint: {hint}.")
+    answer = _whole_number(answer, name, "a class index is an int from 0 to 8.")
     _expect(
         answer == CLASS_NAMES.index(f"{shape}_{material}"),
         f"{name}: expected a different class index, got {answer}. "
@@ -63,11 +122,15 @@ def check_class_counts(counts) -> None:
     from mmteach.datasets import load_shapes_world
 
     name = "class counts"
+    _expect(not isinstance(counts, pd.DataFrame), f"{name}: expected a pandas Series, got a DataFrame. "
+            "Hint: count one column, meta['label_name'], not the whole table.")  # fmt: skip
     _expect(isinstance(counts, pd.Series), f"{name}: expected a pandas Series, got {type(counts).__name__}. "
             "Hint: meta['label_name'].value_counts() returns one.")  # fmt: skip
     truth = load_shapes_world(split="train").meta["label_name"].value_counts()
     _expect(set(counts.index) == set(truth.index), f"{name}: expected one entry per class name, got "
             f"{sorted(map(str, counts.index))}. Hint: count the label_name column.")  # fmt: skip
+    _expect(pd.api.types.is_numeric_dtype(counts), f"{name}: expected numbers, got values of type "
+            f"{counts.dtype}. Hint: value_counts() gives the counts as integers.")  # fmt: skip
     _expect(bool((counts.reindex(truth.index) == truth).all()), f"{name}: some counts are wrong. "
             "Hint: count the training split only (meta['split'] == 'train').")  # fmt: skip
     _passed(name)
@@ -92,12 +155,17 @@ def check_minmax_column(scaled, column) -> None:
 
 def check_duplicate_ids(ids) -> None:
     """Exercise 01.2: ids of the raw rows that are exact copies of an earlier row."""
+    import pandas as pd
+
     from mmteach.datasets import load_raw_metadata
 
     raw = load_raw_metadata()
     expected = sorted(raw.loc[raw.duplicated(keep="first"), "id"])
     name = "duplicate rows"
     _expect(not isinstance(ids, str), f"{name}: expected a list of ids, got a single string.")
+    _expect(not isinstance(ids, pd.DataFrame), f"{name}: expected the ids, got a whole DataFrame. "
+            "Hint: take its 'id' column.")  # fmt: skip
+    _expect(not callable(ids) and np.iterable(ids), f"{name}: expected a list of ids, got {_what(ids)}.")
     given = sorted(str(i) for i in ids)
     _expect(
         len(given) == len(expected),
@@ -124,6 +192,8 @@ def check_phone_regex(pattern) -> None:
     import re
 
     name = "phone regex"
+    _expect(isinstance(pattern, (str, re.Pattern)), f"{name}: expected a regular expression (a str such "
+            f"as r'\\d+'), got {_what(pattern)}.")  # fmt: skip
     try:
         regex = re.compile(pattern)
     except (TypeError, re.error) as exc:
@@ -156,10 +226,7 @@ def check_conv2d_single(conv_fn) -> None:
     rng = np.random.default_rng(2)
     for shape, kshape in [((5, 5), (3, 3)), ((6, 4), (2, 3)), ((7, 9), (1, 1))]:
         image, kernel = rng.normal(size=shape), rng.normal(size=kshape)
-        try:
-            out = conv_fn(image, kernel)
-        except Exception as exc:  # noqa: BLE001 - report any failure of the learner's code
-            raise AssertionError(f"{name}: your function raised {type(exc).__name__}: {exc}") from None
+        out = _call(name, conv_fn, image, kernel)
         _close(
             out,
             conv2d(image, kernel),
@@ -173,6 +240,7 @@ def check_conv2d_single(conv_fn) -> None:
 def check_conv_parameters(answer: int) -> None:
     """Exercise 02.2: parameters of ``Conv2D(32, 3)`` on 16-channel input (kernel + bias)."""
     name = "Conv2D(32, 3) on 16 channels"
+    answer = _whole_number(answer, name, "a parameter count is a whole number.")
     _expect(
         answer == 3 * 3 * 16 * 32 + 32,
         f"{name}: expected a different number of parameters, got {answer}. "
@@ -201,10 +269,7 @@ def check_masked_rnn(rnn_fn) -> None:
     for t in range(x.shape[1]):
         keep = mask[:, t : t + 1].astype(bool)
         h = np.where(keep, rnn_step(x[:, t], h, kernel, recurrent, bias), h)
-    try:
-        out = rnn_fn(x, mask, kernel, recurrent, bias)
-    except Exception as exc:  # noqa: BLE001 - report any failure of the learner's code
-        raise AssertionError(f"{name}: your function raised {type(exc).__name__}: {exc}") from None
+    out = _call(name, rnn_fn, x, mask, kernel, recurrent, bias)
     _close(
         out,
         h,
@@ -220,6 +285,7 @@ def check_lstm_parameters(answer: int) -> None:
     from mmteach.features import rnn_parameter_count
 
     name = "LSTM(64) on 32 inputs"
+    answer = _whole_number(answer, name, "a parameter count is a whole number.")
     _expect(
         answer == rnn_parameter_count("lstm", 32, 64),
         f"{name}: expected a different number of parameters, got {answer}. "
@@ -237,7 +303,7 @@ def check_parallel_fusion(fusion_fn) -> None:
     rng = np.random.default_rng(4)
     feats = [rng.normal(size=(3, 2)), rng.normal(size=(3, 4)), rng.normal(size=(3, 1))]
     hint = "put the vectors side by side: np.concatenate along the feature axis (axis=1)."
-    _close(fusion_fn([f.copy() for f in feats]), np.concatenate(feats, axis=1), name, hint)
+    _close(_call(name, fusion_fn, [f.copy() for f in feats]), np.concatenate(feats, axis=1), name, hint)
     _passed(name)
 
 
@@ -249,7 +315,7 @@ def check_weighted_sum(fusion_fn) -> None:
     w = [0.5, 0.3, 0.2]
     expected = sum(wi * h for wi, h in zip(w, hs, strict=True))
     hint = "multiply each modality's (batch, units) array by its weight and add them up."
-    _close(fusion_fn([h.copy() for h in hs], list(w)), expected, name, hint)
+    _close(_call(name, fusion_fn, [h.copy() for h in hs], list(w)), expected, name, hint)
     _passed(name)
 
 
@@ -260,7 +326,7 @@ def check_robustness_auc(auc_fn) -> None:
     x, y = np.asarray(levels), np.asarray(accs)
     expected = float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))
     hint = "trapezoids: sum of (a_k + a_k+1) / 2 * (level_k+1 - level_k), then divide by the level range."
-    _close(auc_fn(list(levels), list(accs)), expected, name, hint)
+    _close(_call(name, auc_fn, list(levels), list(accs)), expected, name, hint)
     _passed(name)
 
 
@@ -275,7 +341,7 @@ def check_logistic_gradient(grad_fn) -> None:
     y = (rng.random(40) < 0.5).astype(float)
     w = rng.normal(size=3)
     expected = x.T @ (1 / (1 + np.exp(-x @ w)) - y) / len(y)
-    actual = grad_fn(w.copy(), x.copy(), y.copy())
+    actual = _call(name, grad_fn, w.copy(), x.copy(), y.copy())
     _close(actual, expected, name, "sigmoid(X @ w) - y, times X, averaged over the samples (divide by n).")
     _passed(name)
 
@@ -284,10 +350,10 @@ def check_momentum_step(step_fn) -> None:
     """Exercise 05.2: one SGD-with-momentum step in Keras' convention, returning (w, v)."""
     name = "momentum_step"
     w, v, grad = np.array([1.0, -2.0]), np.array([0.5, 0.1]), np.array([0.2, -0.4])
-    result = step_fn(w.copy(), v.copy(), grad.copy(), 0.1, 0.9)
+    result = _call(name, step_fn, w.copy(), v.copy(), grad.copy(), 0.1, 0.9)
     _expect(
-        isinstance(result, tuple) and len(result) == 2,
-        f"{name}: expected a pair (new_w, new_v), got {type(result).__name__}",
+        isinstance(result, (tuple, list)) and len(result) == 2,
+        f"{name}: expected a pair (new_w, new_v), got {_what(result)}. Hint: end with `return w, v`.",
     )
     v_new = 0.9 * v - 0.1 * grad
     hint = "first v = beta * v - lr * grad, then w = w + v (with the new v)."
@@ -317,7 +383,7 @@ def check_f1_scores(f1, y_true, y_pred) -> None:
     table = precision_recall(y_true, y_pred)
     p, r = table["precision"].to_numpy(), table["recall"].to_numpy()
     expected = np.divide(2 * p * r, p + r, out=np.zeros_like(p), where=(p + r) > 0)
-    _close(np.asarray(f1, dtype=float).ravel(), expected, name,
+    _close(_numbers(f1, name, "one F1 value per class").ravel(), expected, name,
            "F1 = 2 * precision * recall / (precision + recall), one value per class.")  # fmt: skip
     _passed(name)
 
@@ -326,7 +392,10 @@ def check_most_needed_modality(answer: str, ablation) -> None:
     """Exercise 06.2: the modality whose blanking costs the most accuracy."""
     name = "most_needed_modality"
     drops = {k.removeprefix("no "): ablation["all"] - v for k, v in ablation.items() if k != "all"}
-    _expect(isinstance(answer, str), f"{name}: expected a modality name (str), got {type(answer).__name__}")
+    _expect(isinstance(answer, str), f"{name}: expected a modality name (str), got {_what(answer)}. "
+            f"Hint: one of {sorted(drops)}.")  # fmt: skip
+    _expect(answer in drops, f"{name}: {answer!r} is not a modality name. Hint: write one of "
+            f"{sorted(drops)} exactly (lowercase, without 'no ').")  # fmt: skip
     _expect(
         answer == max(drops, key=drops.get),
         f"{name}: {answer!r} is not the modality whose loss hurts most. "
@@ -346,7 +415,7 @@ def check_recall_at_k(recall_fn) -> None:
     rng = np.random.default_rng(7)
     s = rng.normal(size=(30, 30)) + 1.5 * np.eye(30)
     for k in (1, 3, 10):
-        _close(recall_fn(s.copy(), k), recall_at_k(s, k), f"{name} (k={k})",
+        _close(_call(name, recall_fn, s.copy(), k), recall_at_k(s, k), f"{name} (k={k})",
                "for each row count the items scoring higher than the diagonal; "
                "the query is a hit when that count is < k. Average the hits over rows.")  # fmt: skip
     _passed(name)
@@ -362,7 +431,8 @@ def check_info_nce(loss_fn) -> None:
     a /= np.linalg.norm(a, axis=1, keepdims=True)
     b /= np.linalg.norm(b, axis=1, keepdims=True)
     for t in (0.1, 1.0):
-        _close(loss_fn(a.copy(), b.copy(), t), info_nce_numpy(a, b, t), f"{name} (temperature={t})",
+        got = _call(name, loss_fn, a.copy(), b.copy(), t)
+        _close(got, info_nce_numpy(a, b, t), f"{name} (temperature={t})",
                "logits = a @ b.T / temperature; average the cross-entropy of the rows (image->text) "
                "and of the columns (text->image), the right answer being the diagonal.")  # fmt: skip
     _passed(name)
@@ -380,7 +450,7 @@ def check_attention_weights(weights_fn) -> None:
     q, k = rng.normal(size=4), rng.normal(size=(6, 4))
     for mask in (np.ones(6, bool), np.array([1, 1, 1, 1, 0, 0], bool)):
         _, expected = attention_numpy(q[None], k, mask=mask)
-        _close(weights_fn(q.copy(), k.copy(), mask.copy()), expected[0], name,
+        _close(_call(name, weights_fn, q.copy(), k.copy(), mask.copy()), expected[0], name,
                "scores = keys @ query; masked keys get a very negative score; then a softmax "
                "(subtract the max first), so the weights are >= 0 and sum to 1.")  # fmt: skip
     _passed(name)
@@ -395,7 +465,8 @@ def check_ngram_precision(precision_fn) -> None:
              ("一个很轻的方块", "一个浅色的方块", 2), ("的的的的", "一个的的", 1),
              ("圆形", "一个红色的圆形", 3)]  # fmt: skip
     for hyp, ref, n in cases:
-        _close(precision_fn(hyp, ref, n), ngram_precision(hyp, ref, n), f"{name} ({hyp!r}, n={n})",
+        got = _call(name, precision_fn, hyp, ref, n)
+        _close(got, ngram_precision(hyp, ref, n), f"{name} ({hyp!r}, n={n})",
                "count each hypothesis n-gram at most as often as it occurs in the reference "
                "(clipping), divide by the number of hypothesis n-grams; no n-grams -> 0.")  # fmt: skip
     _passed(name)
@@ -407,6 +478,7 @@ def check_ngram_precision(precision_fn) -> None:
 def check_conv_macs(answer: int) -> None:
     """Exercise 10.1: multiply-adds per sample of ``Conv2D(16, 3, padding="same")`` on 32x32x3."""
     name = "Conv2D(16, 3) MACs on 32x32x3"
+    answer = _whole_number(answer, name, "a count of multiply-adds is a whole number.")
     _expect(
         answer == 32 * 32 * 3 * 3 * 3 * 16,
         f"{name}: expected a different number of multiply-adds, got {answer}. "
@@ -416,31 +488,45 @@ def check_conv_macs(answer: int) -> None:
     _passed(name)
 
 
-def check_flip_labels(flip_fn) -> None:
-    """Exercise 10.2: ``flip_fn(labels, fraction, n_classes, seed)`` -> labels with label noise.
+def check_flip_materials(flip_fn) -> None:
+    """Exercise 13.2: ``flip_fn(labels, fraction, seed)`` -> Shapes World labels with *material* noise.
 
-    Exactly ``round(fraction * n)`` labels change, each to a *different* valid class;
-    the input array is not modified.
+    A listener who mixes up sounds: exactly ``round(fraction * n)`` labels, at random
+    positions, keep their shape but get a *different* material (``label = 3 * shape +
+    material``); the others stay; the input array is not modified; the same seed gives
+    the same labels.
     """
-    name = "flip_labels"
-    labels = np.arange(200) % 9
+    name = "flip_materials"
+    labels = np.arange(240) % 9
     for fraction in (0.0, 0.25, 0.5):
         original = labels.copy()
-        try:
-            out = np.asarray(flip_fn(labels, fraction, 9, 0))
-        except Exception as exc:  # noqa: BLE001 - report any failure of the learner's code
-            raise AssertionError(f"{name}: your function raised {type(exc).__name__}: {exc}") from None
+        out = _call(name, flip_fn, labels, fraction, 0)
         _expect(np.array_equal(labels, original), f"{name}: the input labels were changed in place. "
-                "Hint: work on labels.copy().")  # fmt: skip
+                "Hint: work on a copy, np.array(labels, copy=True).")  # fmt: skip
+        out = _numbers(out, name, "return an array of labels, one per input label.")
         _expect(out.shape == labels.shape, f"{name}: expected shape {labels.shape}, got {out.shape}.")
-        changed = int((out != labels).sum())
+        changed = out != labels
+        k = round(fraction * len(labels))
         _expect(
-            changed == round(fraction * len(labels)),
-            f"{name}: with fraction={fraction}, expected {round(fraction * len(labels))} changed labels, "
-            f"got {changed}. Hint: pick round(fraction * n) positions without replacement and move each "
-            "label by 1..n_classes-1 (modulo n_classes), so it never stays the same.",
+            int(changed.sum()) == k,
+            f"{name}: with fraction={fraction}, expected {k} changed labels, got {int(changed.sum())}. "
+            "Hint: pick round(fraction * n) positions without replacement, and give each a material "
+            "other than its own.",
         )
-        _expect(bool(((out >= 0) & (out < 9)).all()), f"{name}: some labels are outside 0..8.")
+        _expect(bool(np.all((out >= 0) & (out < 9) & (out == np.round(out)))),
+                f"{name}: some labels are not class indices 0..8.")  # fmt: skip
+        out = out.astype(int)
+        _expect(bool(np.all(out // 3 == labels // 3)), f"{name}: some labels changed their shape. Hint: "
+                "the shape is label // 3 and must stay; change only the material, label % 3.")  # fmt: skip
+        if k:
+            _expect(
+                not np.array_equal(np.flatnonzero(changed), np.arange(k)),
+                f"{name}: the first {k} labels changed. Hint: choose the positions at random "
+                "(rng.choice(n, size=k, replace=False)).",
+            )
+            again = _numbers(_call(name, flip_fn, labels, fraction, 0), name, "return an array of labels.")
+            _expect(np.array_equal(again, out), f"{name}: the same seed gave different labels. Hint: make "
+                    "the generator from the seed, rng = np.random.default_rng(seed).")  # fmt: skip
     _passed(name)
 
 
@@ -455,10 +541,13 @@ def check_soft_count(count_fn) -> None:
     gates[0] = 0.02
     gates[1] = 1.0  # nine objects would be 9: answers stop at "4"
     expected = [str(int(np.clip(np.round(g.sum()), 0, 4))) for g in gates]
-    got = count_fn(gates.copy())
+    got = _call(name, count_fn, gates.copy())
+    _expect(got is not None and not isinstance(got, str) and np.iterable(got), f"{name}: expected one "
+            f"answer per row, got {_what(got)}. Hint: return a list such as ['0', '3', ...].")  # fmt: skip
+    answers = [str(x) for x in np.asarray(got, dtype=object).ravel()]
     _expect(
-        [str(x) for x in np.asarray(got).ravel()] == expected,
-        f"{name}: expected {expected}, got {list(np.asarray(got).ravel())}. Hint: sum the gates of each "
+        answers == expected,
+        f"{name}: expected {expected}, got {answers}. Hint: sum the gates of each "
         "row, round to the nearest whole number, clip to 0..4, answer as a string.",
     )
     _passed(name)
@@ -472,7 +561,7 @@ def check_expected_column(column_fn) -> None:
     att = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     expected = att @ (np.arange(9) % 3)
     hint = "cell k (reading order) is in column k % 3; weight each cell's column by its attention and sum."
-    _close(column_fn(att.copy()), expected, name, hint)
+    _close(_call(name, column_fn, att.copy()), expected, name, hint)
     _passed(name)
 
 
@@ -488,7 +577,7 @@ def check_pad_or_trim(pad_fn) -> None:
     for i, w in enumerate(waves):
         expected[i, : min(len(w), 7)] = w[:7]
     hint = "start from np.zeros((len(waveforms), n)) and copy the first min(len(w), n) samples of each row."
-    _close(pad_fn([w.copy() for w in waves], 7), expected, name, hint)
+    _close(_call(name, pad_fn, [w.copy() for w in waves], 7), expected, name, hint)
     _passed(name)
 
 
@@ -499,7 +588,7 @@ def check_noise_std(std_fn) -> None:
     hint = "P_signal = mean(waveform**2); P_noise = P_signal / 10**(snr_db / 10); the std is sqrt(P_noise)."
     for snr in (20.0, 0.0, -6.0):
         expected = float(np.sqrt(np.mean(wave**2) / 10 ** (snr / 10)))
-        _close(std_fn(wave.copy(), snr), expected, f"{name} at {snr:g} dB", hint)
+        _close(_call(name, std_fn, wave.copy(), snr), expected, f"{name} at {snr:g} dB", hint)
     _passed(name)
 
 
@@ -507,7 +596,15 @@ def check_speaker_folds(folds_fn) -> None:
     """Exercise: ``folds_fn(speakers)`` -> ``[(speaker, train_index, test_index), ...]``, one per speaker."""
     name = "speaker folds"
     speakers = np.array(["theo", "ann", "theo", "bob", "ann", "bob", "bob"])
-    folds = list(folds_fn(speakers.copy()))
+    folds = _call(name, folds_fn, speakers.copy())
+    _expect(folds is not None and not isinstance(folds, str) and np.iterable(folds), f"{name}: expected a "
+            f"list of (speaker, train_index, test_index), got {_what(folds)}.")  # fmt: skip
+    folds = list(folds)
+    _expect(
+        all(isinstance(f, (tuple, list)) and len(f) == 3 for f in folds),
+        f"{name}: expected each fold to be a triple (speaker, train_index, test_index). "
+        "Hint: append (speaker, train, test).",
+    )
     _expect(
         [f[0] for f in folds] == ["ann", "bob", "theo"],
         f"{name}: expected one fold per speaker, sorted by name, got {[f[0] for f in folds]}. "
@@ -539,7 +636,7 @@ def check_masked_attention(attention_fn) -> None:
     q, k, v = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4)), rng.normal(size=(2, 5, 2))
     mask = np.array([[True, True, True, False, False], [True, True, True, True, True]])
     expected = scaled_dot_product_attention(q, k, v, mask=mask)[0]
-    got = attention_fn(q.copy(), k.copy(), v.copy(), mask.copy())
+    got = _call(name, attention_fn, q.copy(), k.copy(), v.copy(), mask.copy())
     got = got[0] if isinstance(got, tuple) else got
     hint = ("scores = q @ k^T / sqrt(d); set the scores of padding keys (mask False) to a large negative "
             "number; softmax over the keys; multiply by v.")  # fmt: skip
@@ -553,9 +650,10 @@ def check_mha_parameters(answer: int) -> None:
 
     name = "multi-head attention parameters"
     expected = mha_parameter_count(32, 4, 8)
+    answer = _whole_number(answer, name, "a parameter count is a whole number.")
     _expect(
-        int(answer) == expected,
-        f"{name}: expected {expected}, got {answer}. Hint: query, key and value each have a "
+        answer == expected,
+        f"{name}: expected a different number, got {answer}. Hint: query, key and value each have a "
         "(32, 4, 8) kernel and a (4, 8) bias; the output projection a (4, 8, 32) kernel and a (32,) bias.",
     )
     _passed(name)
@@ -568,11 +666,9 @@ def check_patchify(patchify_fn) -> None:
     name = "patchify"
     images = np.random.default_rng(62).random((2, 12, 12, 3))
     expected = patchify(images, 4)
-    got = np.asarray(patchify_fn(images.copy(), 4))
-    _expect(got.shape == expected.shape, f"{name}: expected shape {expected.shape}, got {got.shape}.")
     hint = ("reshape to (n, H/p, p, W/p, p, C), move the two patch-grid axes in front of the two "
             "in-patch axes (transpose 0, 1, 3, 2, 4, 5), then reshape to (n, patches, p*p*C).")  # fmt: skip
-    _close(got, expected, name, hint)
+    _close(_call(name, patchify_fn, images.copy(), 4), expected, name, hint)
     _passed(name)
 
 
@@ -582,7 +678,8 @@ def check_training_compute(compute_fn) -> None:
     cases = [(1000, 50, 2), (633952, 2057, 3), (1, 1, 1)]
     for macs, samples, epochs in cases:
         expected = 3 * macs * samples * epochs
-        got = compute_fn(macs, samples, epochs)
+        got = _whole_number(_call(name, compute_fn, macs, samples, epochs), name,
+                            "multiply-adds are counted in whole numbers.")  # fmt: skip
         _expect(
             got == expected,
             f"{name}: for {macs} MACs per sample, {samples} samples and {epochs} epochs expected "

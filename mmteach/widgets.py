@@ -28,9 +28,10 @@ from typing import Any
 import ipywidgets as widgets
 
 from mmteach import device
+from mmteach.chat_widget import AssistantChat, assistant_chat, chat_entry_html, chat_log_html
+from mmteach.stats import accuracy_margin
 from mmteach.validation import (
     check_array,
-    check_bool,
     check_choice,
     check_instance,
     check_int,
@@ -38,10 +39,13 @@ from mmteach.validation import (
     check_real,
     check_str,
     check_str_sequence,
-    describe,
 )
 
 __all__ = [
+    "AssistantChat",  # the virtual assistant's chat, from mmteach.chat_widget
+    "assistant_chat",
+    "chat_entry_html",
+    "chat_log_html",
     "DEVICE_OPTIONS",
     "DevicePicker",
     "describe_devices",
@@ -355,8 +359,16 @@ def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: in
     return cm
 
 
+#: a confusion-matrix cell: right-aligned, a little air on both sides
+_CELL_STYLE = "text-align:right;padding:1px 6px"
+
+
 def confusion_html(cm, class_names: Sequence[str]) -> str:
     """An HTML table of a confusion matrix (rows: true class, columns: predicted).
+
+    Narrow enough for a notebook beside JupyterLab's file browser: the columns are headed
+    by the class numbers only, and each row names its class after its number, so the rows
+    are the legend of the columns (hovering a number shows its name, too).
 
     Example
     -------
@@ -367,17 +379,20 @@ def confusion_html(cm, class_names: Sequence[str]) -> str:
     cm = check_array("cm", cm, ndim=2)
     if cm.shape != (len(class_names), len(class_names)):
         raise ValueError(f"cm: expected shape {(len(class_names),) * 2} (one row per class), got {cm.shape}")
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in class_names)
+    names = [html.escape(str(c)) for c in class_names]
+    head = "".join(f'<th title="predicted {n}" style="{_CELL_STYLE}">{k}</th>' for k, n in enumerate(names))
     rows = []
-    for name, row in zip(class_names, cm, strict=True):
+    for k, (name, row) in enumerate(zip(names, cm, strict=True)):
         total = max(int(sum(row)), 1)
         cells = "".join(
-            f'<td style="text-align:right;background:rgba(31,119,180,{int(v) / total:.2f})">{int(v)}</td>'
+            f'<td style="{_CELL_STYLE};background:rgba(31,119,180,{int(v) / total:.2f})">{int(v)}</td>'
             for v in row
         )
-        rows.append(f"<tr><th>{html.escape(str(name))}</th>{cells}</tr>")
+        rows.append(f'<tr><th style="text-align:left">{k} {name}</th>{cells}</tr>')
     return (
         '<table style="border-collapse:collapse;font-size:small">'
+        '<caption style="caption-side:bottom;text-align:left">rows: true class; columns: predicted '
+        "class, by the rows' numbers</caption>"
         f"<tr><th>true \\ predicted</th>{head}</tr>{''.join(rows)}</table>"
     )
 
@@ -560,7 +575,9 @@ class FusionPicker(widgets.VBox):
                 weights = fusion.modality_weights().tolist()
         self.result = {"accuracy": accuracy, "confusion": cm, "weights": weights, "seconds": seconds,
                        "model": model}  # fmt: skip
-        parts = [f"Test accuracy: <b>{accuracy:.2f}</b> (trained in {seconds:.1f} s)."]
+        margin = accuracy_margin(accuracy, len(self.test_labels))
+        parts = [f"Test accuracy: <b>{accuracy:.2f}</b> ± {margin:.2f} (95%, {len(self.test_labels)} test "
+                 f"samples; trained in {seconds:.1f} s)."]  # fmt: skip
         if weights is not None:
             title = {"fixed": "your weights", "learned": "learned weights",
                      "gated": "mean gate per modality"}[mode]  # fmt: skip
@@ -611,123 +628,3 @@ def fusion_picker(encoders, train, test, class_names: Sequence[str] | None = Non
     return FusionPicker(extract_features(encoders, train.inputs), train.labels,
                         extract_features(encoders, test.inputs), test.labels,
                         class_names=class_names, epochs=epochs, batch_size=batch_size)  # fmt: skip
-
-
-# =========================================================================== assistant chat
-
-__all__ += ["AssistantChat", "assistant_chat", "chat_entry_html", "chat_log_html"]
-
-
-def chat_entry_html(scene: str, question: str, reply: str, answered: bool) -> str:
-    """One chat exchange as HTML: the question (with its scene) and the assistant's reply.
-
-    Example
-    -------
-    >>> "red" in chat_entry_html("sc_00001", "what colour is the circle?", "red (99% sure)", True)
-    True
-    """
-    scene, question = check_str("scene", scene), check_str("question", question, non_empty=False)
-    reply, answered = check_str("reply", reply, non_empty=False), check_bool("answered", answered)
-    style = "color:#1a7f37" if answered else "color:#b35900"
-    return (f"<div><b>you</b> <small>({html.escape(scene)})</small>: {html.escape(question)}<br>"
-            f"<b>assistant</b>: <span style='{style}'>{html.escape(reply)}</span></div>")  # fmt: skip
-
-
-def chat_log_html(entries: Sequence[dict]) -> str:
-    """The running chat log (oldest first); entries have ``scene, question, reply, answered``."""
-    if isinstance(entries, str | dict) or not isinstance(entries, Sequence):
-        raise TypeError(f"entries: expected a list of dict, got {describe(entries)}")
-    if not entries:
-        return "<i>Ask a question about the scene.</i>"
-    return "".join(chat_entry_html(e["scene"], e["question"], e["reply"], e["answered"]) for e in entries)
-
-
-class AssistantChat(widgets.VBox):
-    """Pick or generate a scene, type a question, see the image and a running chat log.
-
-    Parameters
-    ----------
-    assistant : :class:`mmteach.applications.assistant.Assistant`
-    scenes : :class:`mmteach.scenes.Scenes` offered in the dropdown (e.g. the test scenes)
-
-    Attributes
-    ----------
-    scene_menu : ipywidgets.Dropdown, new_button : ipywidgets.Button ("new scene"),
-    question : ipywidgets.Text, ask_button : ipywidgets.Button, image : ipywidgets.Image,
-    chat_log : ipywidgets.HTML
-    entries : list of dict
-        The chat so far (``scene, question, reply, answered``).
-    """
-
-    def __init__(self, assistant, scenes, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if not hasattr(assistant, "ask"):
-            raise TypeError(f"assistant: expected an Assistant, got {type(assistant).__name__}")
-        if not hasattr(scenes, "images") or len(scenes) == 0:
-            raise ValueError("scenes: expected a non-empty mmteach.scenes.Scenes")
-        self.assistant, self.scenes = assistant, scenes
-        self.entries: list[dict] = []
-        self._generated = 0
-        self.scene_id, self.current = "", None
-        self.scene_menu = widgets.Dropdown(options=list(scenes.meta["id"]), description="Scene")
-        self.new_button = widgets.Button(description="new scene")
-        self.image = widgets.Image(format="png", width=192, height=192)
-        self.question = widgets.Text(placeholder="e.g. how many circles are there?", description="Question")
-        self.ask_button = widgets.Button(description="Ask", button_style="primary")
-        self.chat_log = widgets.HTML(chat_log_html([]))
-        self.scene_menu.observe(lambda change: self.pick_scene(change["new"]), names="value")
-        self.new_button.on_click(lambda button: self.new_scene())
-        self.ask_button.on_click(lambda button: self.ask())
-        self.question.on_submit(lambda text: self.ask())
-        self.children = (widgets.HBox([self.scene_menu, self.new_button]), self.image,
-                         widgets.HBox([self.question, self.ask_button]), self.chat_log)  # fmt: skip
-        self.pick_scene(self.scene_menu.value)
-
-    def pick_scene(self, scene_id: str) -> None:
-        """Show scene ``scene_id`` of the dropdown's scenes."""
-        ids = list(self.scenes.meta["id"])
-        if scene_id not in ids:
-            raise ValueError(f"scene_id: expected one of the {len(ids)} scene ids, got {scene_id!r}")
-        self._show(scene_id, self.scenes.images[ids.index(scene_id)])
-
-    def new_scene(self, seed: int | None = None) -> str:
-        """Generate a fresh scene (``make_scenes`` with a new seed) and show it; returns its name."""
-        from mmteach.scenes import make_scenes
-
-        if seed is None:
-            self._generated += 1
-            seed = 1000 + self._generated
-        sc = make_scenes(1, seed=seed)
-        name = f"new scene (seed {seed})"
-        self._show(name, sc.images[0])
-        return name
-
-    def ask(self, question: str | None = None):
-        """Ask ``question`` (default: the text box) about the shown scene; log and return the Answer."""
-        text = self.question.value if question is None else question
-        reply = self.assistant.ask(self.current, text)
-        self.entries.append({"scene": self.scene_id, "question": text, "reply": str(reply),
-                             "answered": reply.answered})  # fmt: skip
-        self.chat_log.value = chat_log_html(self.entries)
-        self.question.value = ""
-        return reply
-
-    def _show(self, name: str, image) -> None:
-        from mmteach.datasets import encode_png
-
-        self.scene_id, self.current = name, image
-        self.image.value = encode_png(image)
-
-
-def assistant_chat(assistant, scenes=None) -> AssistantChat:
-    """Chat with a trained assistant about scenes (default: the bundled test scenes).
-
-    Example
-    -------
-    >>> assistant_chat(assistant)  # doctest: +SKIP
-    """
-    if scenes is None:
-        from mmteach.scenes import load_scenes
-
-        scenes = load_scenes(split="test")
-    return AssistantChat(assistant, scenes)

@@ -125,18 +125,6 @@ def copy_notebook_cleared(src: Path, dst: Path) -> Path:
     return dst
 
 
-def write_notebook(path: Path, sources: list[str]) -> Path:
-    """A notebook with one code cell per source string (Python 3 kernel)."""
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
-
-
 class JupyterLab:
     """This environment's JupyterLab, on 127.0.0.1 at a free port with a random token.
 

@@ -66,9 +66,9 @@ def test_ask_bad_inputs(trained, small):
         trained.ask(np.zeros((32, 32, 3)), "is there a red circle?")
 
 
-def test_answer_batch_and_baselines(trained, small):
+def test_predict_and_baselines(trained, small):
     q = small.questions
-    answers = trained.answer_batch(small.question_images(), q["question"])
+    answers = trained.predict(small.question_images(), q["question"])
     assert len(answers) == len(q)
     assert all(a in A.ANSWERS_BY_TYPE[t] for a, t in zip(answers, q["type"], strict=False))
     prior = A.majority_baseline(q, q)
@@ -144,10 +144,10 @@ def test_assistant_model_is_one_keras_model(trained, small):
     assert "cell_encoder" in names and "reasoner" in names
     reasoner = trained.model.get_layer("reasoner")
     assert type(reasoner.get_layer("fusion")).__name__ == "ParallelFusion"
-    probs = trained.predict(small.question_images()[:4], small.questions["question"][:4])
+    probs = trained.predict_proba(small.question_images()[:4], small.questions["question"][:4])
     assert probs.shape == (4, len(scenes.ANSWERS)) and np.allclose(probs.sum(1), 1, atol=1e-4)
     with pytest.raises(ValueError, match="questions"):
-        trained.predict(small.question_images()[:4], small.questions["question"][:3])
+        trained.predict_proba(small.question_images()[:4], small.questions["question"][:3])
 
 
 def test_exercise_checks_of_notebook_09():

@@ -195,7 +195,7 @@ def test_multimodal_classifier_train_refuses_zero_epochs():
     from mmteach.datasets import make_shapes_world
 
     with pytest.raises(ValueError, match="epochs: expected an int >= 1, got 0"):
-        MultimodalClassifier(("image",)).train(make_shapes_world(10), epochs=0)
+        MultimodalClassifier(("image",)).fit(make_shapes_world(10), epochs=0)
 
 
 # --------------------------------------------------------------------------- labels
@@ -265,7 +265,7 @@ def test_zero_shot_prompts_refuses_a_str():
 def test_encode_questions_refuses_a_str():
     from mmteach.applications.assistant import Assistant
 
-    assistant = Assistant(model=None, vocabulary=["<pad>", "<unk>", "what"])
+    assistant = Assistant()
     with pytest.raises(TypeError, match="questions: expected a sequence of str"):
         assistant.encode_questions("what colour is the circle?")
 
@@ -328,9 +328,16 @@ def test_classifier_load_names_a_broken_config(tmp_path):
     config = {"format": 1, "modalities": ["image"], "class_names": ["a", "b"],
               "options": {"fusion": "parallel", "weighted_mode": "learned", "aux_weight": 0.0,
                           "modality_dropout": {}, "width": 8, "learning_rate": 0.01, "seed": 0}}  # fmt: skip
-    (tmp_path / CONFIG_FILE).write_text(json.dumps(config))  # no "preprocessor"
-    with pytest.raises(DataError, match=f"folder: {CONFIG_FILE} is not a classifier config"):
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(config))  # the format before the estimator protocol
+    with pytest.raises(DataError, match=f"folder: {CONFIG_FILE} is not a MultimodalClassifier config"):
         MultimodalClassifier.load(tmp_path)
+    saved = {"class": "MultimodalClassifier", "format": 1, "models": [], "state": config}
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(saved))  # no "preprocessor"
+    with pytest.raises(DataError, match=f"folder: {CONFIG_FILE} is not a MultimodalClassifier config"):
+        MultimodalClassifier.load(tmp_path)
+    (tmp_path / CONFIG_FILE).write_text(json.dumps({**saved, "models": ["model"]}))
+    with pytest.raises(DataError, match=f"folder: {MODEL_FILE} could not be loaded"):
+        MultimodalClassifier.load(tmp_path)  # an empty model.keras
 
 
 # --------------------------------------------------------------------------- numpy references

@@ -6,10 +6,11 @@ Debian's Chromium through Playwright (``executable_path``; no browser download):
 * notebook 00: Run All, the device picker renders as real buttons, a click on CPU and
   then on Auto changes the status line that the kernel writes; GPU is disabled (with a
   tooltip saying why) on a machine without GPU;
-* the fusion picker: choose weighted fusion, press Train, and the test accuracy appears.
-  Notebook 04 trains its encoders for minutes before it shows the picker, so this part
-  opens a small scratch notebook (written into the temporary folder) that builds the
-  picker directly with ``mmteach.widgets.fusion_picker`` on untrained encoders.
+* notebook 04: Run All (it trains the encoders the fusion picker builds on), then in the
+  picker press Train for parallel fusion: the test accuracy it shows must be one the
+  lesson claims (at least 0.88, notebook 04's claim for parallel fusion), and its
+  confusion matrix must fit beside the file browser in a 1280-pixel-wide window; then
+  weighted fusion with learned weights trains and shows its weights.
 
 Screenshots go to build/browser/. JupyterLab is shut down in every case. Everything the
 server, kernels and browser write goes to a temporary folder (see tests/browser_lab.py).
@@ -39,6 +40,11 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow  # left out of the fast lane, pytest -m "not slow"
 SHOTS = ROOT / "build" / "browser"
 NOTEBOOK_00 = "00_setup_and_tour.ipynb"
+NOTEBOOK_04 = "04_fusion.ipynb"
+#: the accuracy notebook 04 claims for parallel fusion on trained encoders
+CLAIMED_PARALLEL_ACCURACY = 0.88
+#: the narrow screen the lesson must fit: a 1280-pixel-wide window, file browser open
+WINDOW = {"width": 1280, "height": 900}
 
 #: Seconds to wait for: a kernel to start and connect; a Run All; a widget round trip.
 KERNEL_TIMEOUT = 240
@@ -98,7 +104,8 @@ def lab(lab_tmp):
     """JupyterLab serving a temporary copy of notebooks/ (outputs cleared)."""
     chromium = browser_or_skip()
     root = lab_tmp / "lab"
-    bl.copy_notebook_cleared(ROOT / "notebooks" / NOTEBOOK_00, root / "notebooks" / NOTEBOOK_00)
+    for name in (NOTEBOOK_00, NOTEBOOK_04):
+        bl.copy_notebook_cleared(ROOT / "notebooks" / name, root / "notebooks" / name)
     server = bl.JupyterLab(root, lab_tmp)
     server.chromium = chromium
     try:
@@ -121,7 +128,7 @@ def browser(lab, lab_tmp):
             headless=True,
             args=bl.CHROMIUM_ARGS,
             env=lab.env,
-            viewport={"width": 1400, "height": 1000},
+            viewport=WINDOW,
         )
         try:
             yield context
@@ -259,47 +266,54 @@ def test_device_picker_in_notebook_00(browser, lab):
         assert "/CPU:0" in status.inner_text()
 
 
-#: The scratch notebook: the fusion picker on untrained encoders (seconds, not minutes).
-FUSION_SCRATCH = [
-    "import mmteach\n"
-    "\n"
-    "mmteach.setup_notebook(seed=0)\n"
-    "from mmteach import models\n"
-    "from mmteach.preprocessing import load_prepared\n"
-    "from mmteach.widgets import fusion_picker\n"
-    "\n"
-    "data = load_prepared()\n"
-    'vocab_size = data["preprocessor"].vocab_size\n'
-    "encoders = {\n"
-    "    m: models.modality_encoder(models.build_multimodal_model((m,), vocab_size=vocab_size), m)\n"
-    '    for m in ("image", "text", "audio")\n'
-    "}",
-    'fusion_picker(encoders, data["train"], data["test"], epochs=3)',
-]
+def accuracy_shown(out) -> float:
+    """The test accuracy the fusion picker prints after a Train click."""
+    text = out.inner_text()
+    match = re.search(r"Test accuracy:\s*([01]\.\d\d)", text)
+    assert match, text[:500]
+    return float(match.group(1))
 
 
-def test_fusion_picker_trains_a_model(browser, lab):
-    bl.write_notebook(lab.root_dir / "scratch" / "fusion_picker.ipynb", FUSION_SCRATCH)
-    with notebook_page(browser, lab, "scratch/fusion_picker.ipynb", "04-fusion-picker") as page:
-        run_all(page, "the fusion picker scratch notebook")
-        out = widget_output(page, "fusion_picker(", "button", "fusion picker")
-        weighted = out.get_by_role("button", name="weighted", exact=True)
-        weighted.click()
-        learned = out.get_by_role("button", name="learned", exact=True)
-        learned.wait_for(state="visible", timeout=CLICK_TIMEOUT * 1000)  # the Mode row appears
-        learned.click()
-        info = out.get_by_text("one learned weight per modality")
-        info.wait_for(timeout=CLICK_TIMEOUT * 1000)
-        page.screenshot(path=str(SHOTS / "04-fusion-picker-before-train.png"))
-
+def test_fusion_picker_in_notebook_04(browser, lab):
+    with notebook_page(browser, lab, f"notebooks/{NOTEBOOK_04}", "04-fusion-picker") as page:
+        run_all(page, NOTEBOOK_04)
+        out = widget_output(page, "fusion_picker(encoders", "button", "fusion picker")
+        parallel = out.get_by_role("button", name="parallel", exact=True)
+        assert "mod-active" in (parallel.get_attribute("class") or ""), "parallel is not the default"
         out.get_by_role("button", name="Train", exact=True).click()
         result = out.get_by_text("Test accuracy:")
         result.wait_for(timeout=RUN_TIMEOUT * 1000)
-        text = out.inner_text()
-        match = re.search(r"Test accuracy:\s*([01]\.\d\d)", text)
-        assert match, text[:500]
-        assert 0.0 <= float(match.group(1)) <= 1.0
-        assert "learned weights" in text, text[:500]
-        assert out.locator("table").count() == 1, "no confusion matrix under the accuracy"
-        result.scroll_into_view_if_needed()
-        page.screenshot(path=str(SHOTS / "04-fusion-picker-trained.png"))
+        accuracy = accuracy_shown(out)
+        assert accuracy >= CLAIMED_PARALLEL_ACCURACY, (
+            f"the picker shows parallel fusion at {accuracy:.2f}, below the {CLAIMED_PARALLEL_ACCURACY} "
+            "that notebook 04 claims"
+        )
+        table = out.locator("table")
+        assert table.count() == 1, "no confusion matrix under the accuracy"
+        table.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "04-fusion-picker-parallel.png"))
+
+        # The confusion matrix fits: the file browser is open, and no column is cut off.
+        assert page.locator("#filebrowser").is_visible(), "the file browser should be open"
+        fit = table.evaluate(
+            """t => {
+                 const area = t.closest('.jp-OutputArea-output') || t.parentElement;
+                 const cells = t.querySelectorAll('tr:first-child th');
+                 return {table: t.getBoundingClientRect().right, area: area.getBoundingClientRect().right,
+                         last: cells[cells.length - 1].getBoundingClientRect().right,
+                         window: window.innerWidth, columns: cells.length - 1};
+               }"""
+        )
+        assert fit["columns"] == 9, fit
+        assert fit["last"] <= min(fit["area"], fit["window"]), f"the ninth column is cut off: {fit}"
+
+        # Weighted fusion with learned weights trains too, and shows its weights.
+        out.get_by_role("button", name="weighted", exact=True).click()
+        learned = out.get_by_role("button", name="learned", exact=True)
+        learned.wait_for(state="visible", timeout=CLICK_TIMEOUT * 1000)  # the Mode row appears
+        learned.click()
+        out.get_by_text("one learned weight per modality").wait_for(timeout=CLICK_TIMEOUT * 1000)
+        out.get_by_role("button", name="Train", exact=True).click()
+        out.get_by_text("learned weights").wait_for(timeout=RUN_TIMEOUT * 1000)
+        assert 0.0 <= accuracy_shown(out) <= 1.0
+        page.screenshot(path=str(SHOTS / "04-fusion-picker-weighted.png"))

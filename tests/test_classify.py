@@ -32,7 +32,7 @@ def trained(small):
 
     mmteach.setup_notebook(seed=0)
     clf = MultimodalClassifier(fusion="weighted", weighted_mode="gated")
-    return clf.train(small[0], epochs=1, batch_size=32)
+    return clf.fit(small[0], epochs=1, batch_size=32)
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +60,11 @@ def test_train_evaluate_predict_shapes(trained, small):
     pred = trained.predict(test)
     assert pred.shape == (len(test),) and pred.min() >= 0 and pred.max() < len(CLASS_NAMES)
     np.testing.assert_array_equal(pred, proba.argmax(axis=1))
-    scores = trained.evaluate(test)
-    assert set(scores) == {"accuracy", "loss"}
-    assert scores["accuracy"] == pytest.approx(np.mean(pred == test.labels))
-    assert 0 < scores["loss"] < 10
-    assert trained.is_trained and "loss" in trained.history and len(trained.history["loss"]) == 1
+    scores = trained.score(test)
+    assert isinstance(scores, classify.ClassificationScore) and scores.n == len(test)
+    assert scores.accuracy == pytest.approx(np.mean(pred == test.labels))
+    assert 0 < scores.loss < 10
+    assert trained.is_fitted and "loss" in trained.history and len(trained.history["loss"]) == 1
 
 
 def test_preprocessor_fitted_on_train_only(trained, small):
@@ -93,7 +93,7 @@ def test_fusion_weights_gated(trained, small):
 
 
 def test_unimodal_classifier_trains(small):
-    clf = MultimodalClassifier(("audio",), fusion="parallel").train(small[0], epochs=1)
+    clf = MultimodalClassifier(("audio",), fusion="parallel").fit(small[0], epochs=1)
     assert clf.predict_proba(small[1]).shape == (len(small[1]), 9)
     with pytest.raises(ValueError, match="fusion_weights"):
         clf.fusion_weights(small[1])
@@ -106,9 +106,11 @@ def test_save_load_round_trip_identical_predictions(trained, small, tmp_path):
     folder = trained.save(tmp_path / "clf")
     assert (folder / classify.MODEL_FILE).is_file()
     config = json.loads((folder / classify.CONFIG_FILE).read_text())
-    assert config["modalities"] == ["image", "text", "audio"]
-    assert config["class_names"] == list(CLASS_NAMES)
-    assert config["preprocessor"]["vocabulary"] == trained.preprocessor.vocabulary
+    assert config["class"] == "MultimodalClassifier" and config["models"] == ["model"]
+    state = config["state"]
+    assert state["modalities"] == ["image", "text", "audio"]
+    assert state["class_names"] == list(CLASS_NAMES)
+    assert state["preprocessor"]["vocabulary"] == trained.preprocessor.vocabulary
     again = MultimodalClassifier.load(folder)
     np.testing.assert_array_equal(again.predict_proba(small[1]), trained.predict_proba(small[1]))
     assert again.class_names == trained.class_names and again.modalities == trained.modalities
@@ -167,7 +169,7 @@ def test_predict_files_bad_inputs(trained, files, kwargs, error, match):
 
 def test_predict_files_rejects_unused_modality(files, small):
     folder, caption = files
-    clf = MultimodalClassifier(("text",), fusion="parallel").train(small[0], epochs=1)
+    clf = MultimodalClassifier(("text",), fusion="parallel").fit(small[0], epochs=1)
     assert clf.predict_files(caption=caption)["label_name"] in CLASS_NAMES
     with pytest.raises(ValueError, match=r"^audio: this classifier does not read audio"):
         clf.predict_files(caption=caption, audio=folder / "ok.wav")
@@ -192,12 +194,12 @@ def test_constructor_and_train_validation(small):
     with pytest.raises(ValueError, match="learning_rate"):
         MultimodalClassifier(learning_rate=0)
     clf = MultimodalClassifier()
-    with pytest.raises(RuntimeError, match="train"):
+    with pytest.raises(RuntimeError, match="fit"):
         clf.predict(small[1])
     with pytest.raises(TypeError, match="train: expected a ShapesWorld"):
-        clf.train(np.zeros((3, 32, 32, 3)))
+        clf.fit(np.zeros((3, 32, 32, 3)))
     with pytest.raises(ValueError, match="epochs"):
-        clf.train(small[0], epochs=0)
+        clf.fit(small[0], epochs=0)
 
 
 def test_precision_recall_against_sklearn():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -24,6 +26,14 @@ def test_confusion_matrix_and_html():
     assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
     text = widgets.confusion_html(cm, ["a", "b", "<c>"])
     assert text.count("<tr>") == 4 and "&lt;c&gt;" in text
+    # narrow: the columns are headed by class numbers, the rows name the classes (the legend)
+    head = text.split("</caption>")[1].split("</tr>")[0]
+    assert [int(h) for h in re.findall(r'<th title="predicted [^"]*"[^>]*>(\d+)</th>', head)] == [0, 1, 2]
+    assert (
+        ">0 a</th>" in text
+        and ">2 &lt;c&gt;</th>" in text
+        and re.sub("<[^>]*>", "", head) == "true \\ predicted012"
+    )
     assert widgets.weights_html(["image", "text"], [0.25, 0.75], "w") == "<b>w</b>: image 0.25, text 0.75"
     with pytest.raises(ValueError):
         widgets.confusion_matrix([0, 1], [0], 2)

@@ -32,7 +32,7 @@ LAYERS = {
     "model_inputs": 11, "cv": 12, "training": 13,
     "applications": 14,
     # built on top of everything
-    "compute": 15, "token_models": 15, "plotting": 15, "student": 15,
+    "compute": 15, "token_models": 15, "plotting": 15, "student": 15, "chat_widget": 15,
     "exercises": 16, "widgets": 16, "doctor": 16, "cli": 17,
 }  # fmt: skip
 

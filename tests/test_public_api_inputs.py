@@ -34,11 +34,10 @@ NOT_WALKED = {
     "device.use": "a context manager over device.use's choice: walked through device.parse_choice",
     "validation": "the checks themselves: they name the argument they are given (tests/test_validation.py)",
     "exercises": "a check answers a learner's wrong answer with an AssertionError and a hint, by design",
-    "applications.translate.Translator": "built by train_translator from three trained Keras models",
     "applications.translate.evaluate": "needs a trained Translator (tests/test_translate.py)",
     "applications.translate.show_attention": "needs a Translation from a trained Translator",
-    "widgets.AssistantChat": "needs a trained Assistant (tests/test_widgets.py)",
-    "widgets.assistant_chat": "needs a trained Assistant (tests/test_widgets.py)",
+    "chat_widget.AssistantChat": "needs a trained Assistant (tests/test_assistant.py)",
+    "chat_widget.assistant_chat": "needs a trained Assistant (tests/test_assistant.py)",
     "widgets.fusion_picker": "needs trained encoders (tests/test_fusion_picker.py)",
     "spoken_digits.SpokenDigits": "the record load_spoken_digits returns, not an input",
     "doctor.one_line": "turns any value into one line of text for an error message: nothing is a bad value",
@@ -139,6 +138,7 @@ def _good_for() -> dict:
     return {
         "applications.assistant.train_assistant": {"train": scenes},
         "applications.assistant.train_question_only": {"train": scenes},
+        "applications.assistant.HeadActivation": {"heads": 2, "kind": "gates"},
         "applications.assistant.accuracy_by_type": {
             "questions": scenes.questions, "predictions": {"m": list(scenes.questions["answer"])}},
         "applications.retrieval.similarity": {"model": build_dual_encoder(30), "images": scenes.images[:1]},
@@ -175,6 +175,8 @@ def _good_for() -> dict:
         "spoken_digits.pad_or_trim": {"waveforms": [np.zeros(5, np.float32)], "n_samples": 8},
         "spoken_digits.transformer_audio_encoder": {"frames": 4, "bins": 5},
         "spoken_digits.token_fusion_head": {"image_tokens": (4, 4), "audio_tokens": (4, 5)},
+        "stats.paired_differences": {"folds": _folds(), "reference": "a"},
+        "stats.one_standard_error_rule": {"folds": _folds(), "complexity": {"a": 1, "b": 2}},
         "fusion_numpy.check_order": {"order": [1, 0], "n": 2},
         "tokens.check_rank3": {"layer_name": "fusion", "shape": (None, 2, 3)},
         "models.build_token_model": {"vocab_size": 30},
@@ -218,6 +220,14 @@ def _attention_examples() -> dict:
         "attention_numpy.modality_shares": {"attention": np.full((1, 2, 1, 3), 1 / 3),
                                             "token_counts": [2, 1]},
     }  # fmt: skip
+
+
+def _folds():
+    import pandas as pd
+
+    return pd.DataFrame(
+        {"candidate": ["a", "a", "b", "b"], "fold": [0, 1, 0, 1], "accuracy": [0.5, 0.6, 0.7, 0.6]}
+    )
 
 
 def _compiled():

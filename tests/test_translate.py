@@ -146,8 +146,11 @@ def test_bad_inputs(text_only, multimodal, data):
 def test_evaluate_reports_ambiguous_subset(text_only, data):
     _, pairs = data
     r = T.evaluate(text_only, pairs, split="test")
-    assert r["n"] == (pairs["split"] == "test").sum() and 0 <= r["bleu"] <= 100
-    assert {"bleu_ambiguous", "exact_ambiguous", "sense_accuracy"} <= set(r)
+    assert isinstance(r, T.TranslationScore) and r == text_only.score(pairs, split="test")
+    assert r.n == (pairs["split"] == "test").sum() == len(r.hypotheses) and 0 <= r.bleu <= 100
+    assert None not in (r.bleu_ambiguous, r.exact_ambiguous, r.sense_accuracy)
+    plain = text_only.score(pairs[~pairs["ambiguous"]], split="test")
+    assert plain.sense_accuracy is None and plain.n < r.n
     with pytest.raises(ValueError, match="split"):
         T.evaluate(text_only, pairs, split="dev")
 

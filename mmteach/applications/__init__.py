@@ -3,12 +3,19 @@
 One module per application, each loaded on first use (they import Keras, this
 package does not):
 
-* :mod:`mmteach.applications.classify` -- ``MultimodalClassifier``: train, evaluate,
+* :mod:`mmteach.applications.classify` -- ``MultimodalClassifier``: fit, score,
   save/load and predict straight from files (notebook 08);
 * :mod:`mmteach.applications.retrieval` -- a dual encoder trained with a symmetric
   contrastive (InfoNCE) loss, recall@k and zero-shot classification (notebook 09);
-* :mod:`mmteach.applications.translate` -- caption translation (notebook 10);
-* :mod:`mmteach.applications.assistant` -- visual question answering (notebook 11).
+  ``Retriever`` wraps it with its vocabulary;
+* :mod:`mmteach.applications.translate` -- caption translation, ``Translator`` (notebook 10);
+* :mod:`mmteach.applications.assistant` -- visual question answering, ``Assistant`` (notebook 11).
+
+The four estimators share one protocol, :class:`mmteach.applications.base.Estimator`:
+``fit`` (returns the estimator), ``predict``, ``predict_proba`` where it applies,
+``score`` (a documented dataclass), ``save(folder)`` and the class method
+``load(folder)``, which round-trips with identical predictions. Their training goes
+through :func:`mmteach.training.fit` (seeding, device).
 
 Example
 -------

@@ -31,17 +31,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+import keras
 import numpy as np
 import pandas as pd
+from keras import ops
 
 from mmteach import scenes as _scenes
+from mmteach.applications.base import Estimator
 from mmteach.preprocessing import build_vocabulary, encode_texts, tokenize
-from mmteach.validation import check_instance, check_int, check_real, check_str_sequence, describe
-
-if TYPE_CHECKING:
-    import keras
+from mmteach.validation import check_choice, check_instance, check_int, check_real, check_str_sequence
 
 __all__ = [
     "ANSWERS_BY_TYPE",
@@ -167,6 +166,120 @@ def _grid_positions() -> np.ndarray:
     return np.array([[*np.eye(g)[r], *np.eye(g)[c], c] for r in range(g) for c in range(g)], "float32")
 
 
+# =========================================================================== layers
+# Small registered layers instead of closures in keras.layers.Lambda, so that a saved
+# assistant (.keras) loads back without unsafe deserialisation.
+
+
+@keras.saving.register_keras_serializable(package="mmteach")
+class CutCells(keras.layers.Layer):
+    """Scenes ``(batch, grid*side, grid*side, c)`` -> their cells ``(batch * grid**2, side, side, c)``.
+
+    Cells come in row-major order, scene after scene.
+
+    Example
+    -------
+    >>> tuple(CutCells(grid=3, side=16)(np.zeros((2, 48, 48, 3))).shape)
+    (18, 16, 16, 3)
+    """
+
+    def __init__(self, grid: int = _scenes.GRID, side: int = _scenes.SCENE_SIZE // _scenes.GRID, **kwargs):
+        super().__init__(**kwargs)
+        self.grid, self.side = check_int("grid", grid, min_value=1), check_int("side", side, min_value=1)
+
+    def call(self, scenes):
+        g, s = self.grid, self.side
+        channels = scenes.shape[-1]
+        rows = ops.reshape(scenes, (-1, g, s, g, s, channels))
+        return ops.reshape(ops.transpose(rows, (0, 1, 3, 2, 4, 5)), (-1, s, s, channels))
+
+    def get_config(self):
+        return {**super().get_config(), "grid": self.grid, "side": self.side}
+
+
+@keras.saving.register_keras_serializable(package="mmteach")
+class GroupCells(keras.layers.Layer):
+    """Per-cell vectors ``(batch * cells, width)`` -> ``(batch, cells, width)`` (undoes :class:`CutCells`)."""
+
+    def __init__(self, cells: int = GRID_CELLS, **kwargs):
+        super().__init__(**kwargs)
+        self.cells = check_int("cells", cells, min_value=1)
+
+    def call(self, x):
+        return ops.reshape(x, (-1, self.cells, x.shape[-1]))
+
+    def get_config(self):
+        return {**super().get_config(), "cells": self.cells}
+
+
+@keras.saving.register_keras_serializable(package="mmteach")
+class AppendGridPositions(keras.layers.Layer):
+    """Cells ``(batch, 9, f)`` -> ``(batch, 9, f + 7)``: row and column one-hot and column number appended."""
+
+    def call(self, cells):
+        grid = ops.convert_to_tensor(_grid_positions())
+        return ops.concatenate([cells, ops.broadcast_to(grid, (ops.shape(cells)[0], *grid.shape))], -1)
+
+
+@keras.saving.register_keras_serializable(package="mmteach")
+class CellScores(keras.layers.Layer):
+    """``[cells (b, c, f), kernel (b, f, h), bias (b, 1, h)] -> cells @ kernel + bias`` ``(b, c, h)``.
+
+    The question writes ``kernel`` and ``bias``: a linear scorer per sample and head.
+    """
+
+    def call(self, inputs):
+        cells, kernel, bias = inputs
+        return ops.einsum("bcf,bfh->bch", cells, kernel) + bias
+
+
+@keras.saving.register_keras_serializable(package="mmteach")
+class HeadActivation(keras.layers.Layer):
+    """Scores ``(b, cells, 2 * heads)``: the first ``heads`` as sigmoid gates, or the rest as attention.
+
+    ``kind="gates"``: ``sigmoid(scores[..., :heads])`` ("does this cell match?");
+    ``kind="attention"``: ``softmax(scores[..., heads:])`` over the cells ("which cell is it?").
+    """
+
+    def __init__(self, heads: int, kind: str, **kwargs):
+        super().__init__(**kwargs)
+        self.heads = check_int("heads", heads, min_value=1)
+        self.kind = check_choice("kind", kind, ("gates", "attention"))
+
+    def call(self, scores):
+        if self.kind == "gates":
+            return ops.sigmoid(scores[..., : self.heads])
+        return ops.softmax(scores[..., self.heads :], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "heads": self.heads, "kind": self.kind}
+
+
+@keras.saving.register_keras_serializable(package="mmteach")
+class SumOverCells(keras.layers.Layer):
+    """``(b, cells, h) -> (b, h)``: a count is the sum of the gates."""
+
+    def call(self, gates):
+        return ops.sum(gates, axis=1)
+
+
+@keras.saving.register_keras_serializable(package="mmteach")
+class Glimpses(keras.layers.Layer):
+    """``[attention (b, c, h), cells (b, c, f)] -> (b, h * f)``: each head's attention-weighted cell."""
+
+    def call(self, inputs):
+        att, cells = inputs
+        return ops.reshape(ops.einsum("bch,bcf->bhf", att, cells), (-1, att.shape[-1] * cells.shape[-1]))
+
+
+@keras.saving.register_keras_serializable(package="mmteach")
+class AttendedColumns(keras.layers.Layer):
+    """Attention ``(b, 9, h) -> (b, h)``: the expected grid column of each head's cell."""
+
+    def call(self, att):
+        return ops.einsum("bch,c->bh", att, ops.convert_to_tensor(_grid_positions()[:, -1]))
+
+
 def cell_encoder(width: int):
     """Scene ``(batch, 48, 48, 3)`` -> what each of the 9 cells holds: ``(batch, 9, 4 + 5)``.
 
@@ -180,27 +293,21 @@ def cell_encoder(width: int):
         Size of the cell vectors.
     """
     width = check_int("width", width, min_value=1)
-    import keras
-    from keras import layers, ops
+    from keras import layers
 
     from mmteach.features import PerImageStandardization
 
     cells, side = GRID_CELLS, _scenes.SCENE_SIZE // _scenes.GRID
     image = keras.Input(shape=(_scenes.SCENE_SIZE, _scenes.SCENE_SIZE, 3), name="scene")
     x = PerImageStandardization(name="scene_standardize")(image)
-    x = layers.Lambda(  # (batch, 48, 48, 3) -> (batch * 9, 16, 16, 3)
-        lambda t: ops.reshape(
-            ops.transpose(ops.reshape(t, (-1, 3, side, 3, side, 3)), (0, 1, 3, 2, 4, 5)), (-1, side, side, 3)
-        ),
-        name="cut_cells",
-    )(x)
+    x = CutCells(_scenes.GRID, side, name="cut_cells")(x)  # (batch, 48, 48, 3) -> (batch * 9, 16, 16, 3)
     x = layers.Conv2D(16, 3, padding="same", activation="relu", name="cell_conv1")(x)
     x = layers.MaxPooling2D(name="cell_pool1")(x)  # 8x8
     x = layers.Conv2D(24, 3, padding="same", activation="relu", name="cell_conv2")(x)
     x = layers.MaxPooling2D(name="cell_pool2")(x)  # 4x4
     x = layers.Flatten(name="cell_flatten")(x)
     x = layers.Dense(width, activation="relu", name="cell_dense")(x)
-    feats = layers.Lambda(lambda t: ops.reshape(t, (-1, cells, width)), name="cells")(x)
+    feats = GroupCells(cells, name="cells")(x)
     shape = layers.Dense(1 + len(_scenes.SHAPES), activation="softmax", name="cell_shape")(feats)
     colour = layers.Dense(1 + len(_scenes.COLOURS), activation="softmax", name="cell_colour")(feats)
     return keras.Model(image, [shape, colour], name="cell_encoder")
@@ -208,8 +315,7 @@ def cell_encoder(width: int):
 
 def _reasoner(vocab_size: int, width: int, heads: int):
     """``[cells (batch, 9, 9), question ids (batch, 12)] -> answer probabilities (batch, 14)``."""
-    import keras
-    from keras import layers, ops
+    from keras import layers
 
     from mmteach.fusion import ParallelFusion
 
@@ -219,31 +325,20 @@ def _reasoner(vocab_size: int, width: int, heads: int):
     question = keras.Input(shape=(QUESTION_LENGTH,), dtype="int32", name="question")
     q = layers.Embedding(vocab_size, 32, mask_zero=True, name="question_embedding")(question)
     q = layers.GRU(width, name="question_gru")(q)
-    cells = layers.Lambda(
-        lambda t: ops.concatenate(
-            [t, ops.broadcast_to(ops.convert_to_tensor(grid), (ops.shape(t)[0], GRID_CELLS, grid.shape[1]))],
-            -1,
-        ),
-        name="cells_with_position",
-    )(cells_in)
+    cells = AppendGridPositions(name="cells_with_position")(cells_in)
     # The question writes a small linear classifier per head that scores every cell.
     kernel = layers.Reshape((n_in, 2 * heads), name="question_kernel")(
         layers.Dense(n_in * 2 * heads, name="kernel")(q)
     )
     bias = layers.Reshape((1, 2 * heads), name="question_bias")(layers.Dense(2 * heads, name="bias")(q))
-    scores = layers.Lambda(lambda t: ops.einsum("bcf,bfh->bch", t[0], t[1]) + t[2], name="cell_scores")(
-        [cells, kernel, bias]
-    )
+    scores = CellScores(name="cell_scores")([cells, kernel, bias])
     # Sigmoid gates (exist / count): the count is the sum of the gates.
-    gates = layers.Lambda(lambda s: ops.sigmoid(s[..., :heads]), name="gates")(scores)
-    gate_sums = layers.Lambda(lambda g: ops.sum(g, axis=1), name="gate_sums")(gates)
+    gates = HeadActivation(heads, "gates", name="gates")(scores)
+    gate_sums = SumOverCells(name="gate_sums")(gates)
     # Softmax attention heads ("the X"): a glimpse of one cell each, and its expected column.
-    att = layers.Lambda(lambda s: ops.softmax(s[..., heads:], axis=1), name="attention")(scores)
-    glimpses = layers.Lambda(
-        lambda t: ops.reshape(ops.einsum("bch,bcf->bhf", t[0], t[1]), (-1, heads * n_in)), name="glimpses"
-    )([att, cells])
-    columns = layers.Lambda(lambda t: ops.einsum("bch,c->bh", t, ops.convert_to_tensor(grid[:, -1])),
-                            name="attended_columns")(att)  # fmt: skip
+    att = HeadActivation(heads, "attention", name="attention")(scores)
+    glimpses = Glimpses(name="glimpses")([att, cells])
+    columns = AttendedColumns(name="attended_columns")(att)
     fused = ParallelFusion(name="fusion")([glimpses, gate_sums, columns, q])
     hidden = layers.Dense(2 * width, activation="elu", name="hidden")(fused)
     out = layers.Dense(len(_scenes.ANSWERS), activation="softmax", name="answer")(hidden)
@@ -298,50 +393,183 @@ def _question_only_model(vocab_size: int, width: int):
     return keras.Model(question, out, name="question_only")
 
 
-class Assistant:
-    """A trained question answering model; see :func:`train_assistant`.
+@dataclass
+class AssistantScore:
+    """What :meth:`Assistant.score` returns.
+
+    Attributes
+    ----------
+    accuracy : float
+        Share of questions answered right (answers restricted to each question's type).
+    by_type : pandas.Series
+        Accuracy per question type (index: ``colour``, ``count``, ...).
+    n : int
+        Number of questions scored.
+    """
+
+    accuracy: float
+    by_type: pd.Series
+    n: int
+
+
+def _encode_questions(questions, vocabulary: list[str]) -> np.ndarray:
+    questions = check_str_sequence("questions", questions, non_empty=False)
+    return encode_texts([" ".join(tokenize(q)) for q in questions], vocabulary, QUESTION_LENGTH)
+
+
+def _question_vocabulary(sc) -> list[str]:
+    return build_vocabulary([" ".join(tokenize(q)) for q in sc.questions["question"]])
+
+
+class Assistant(Estimator):
+    """Visual question answering on scenes (an :class:`~mmteach.applications.base.Estimator`).
+
+    ``Assistant(...).fit(train, val)`` trains it (:func:`train_assistant` does the same in
+    one call); ``predict(images, questions)`` gives the answers (restricted to each
+    question's type), ``predict_proba`` the probabilities of all 14 answers,
+    ``score(scenes)`` an :class:`AssistantScore`, ``ask`` one :class:`Answer` or a
+    refusal; ``save`` / ``load`` round-trip it.
+
+    Parameters
+    ----------
+    width : int
+        Size of the cell and question vectors.
+    heads : int
+        Number of sigmoid gates and of softmax attention heads.
+    learning_rate : float
+        Adam's learning rate (both training steps).
+    seed : int
+        Seed of the weights and the shuffling.
 
     Attributes
     ----------
     model : keras.Model
         ``[scenes (n, 48, 48, 3) in [0, 1], question ids (n, 12)] -> answer probabilities (n, 14)``.
     vocabulary : list of str
-        Question tokens (index = id).
+        Question tokens (index = id), set by ``fit``.
     answers : tuple of str
         :data:`mmteach.scenes.ANSWERS`.
     history : dict
-        Training curves.
+        Training curves (``"encoder"``, ``"reasoner"``).
+
+    Example
+    -------
+    >>> Assistant(width=16).is_fitted
+    False
     """
 
-    def __init__(self, model: keras.Model | None, vocabulary, history: dict | None = None):
-        if model is not None and not callable(getattr(model, "predict", None)):
-            expected = "a keras.Model [scene, question] -> answer"
-            raise TypeError(f"model: expected {expected}, got {describe(model)}")
-        if history is not None:
-            check_instance("history", history, dict)
-        self.model = model
-        self.vocabulary = check_str_sequence("vocabulary", vocabulary)
-        self._known = set(self.vocabulary[2:])
+    config_file = "assistant.json"
+
+    def __init__(self, width: int = 32, heads: int = 2, learning_rate: float = 3e-3, seed: int = 0) -> None:
+        self.width = check_int("width", width, min_value=1)
+        self.heads = check_int("heads", heads, min_value=1)
+        self.learning_rate = float(check_real("learning_rate", learning_rate, positive=True))
+        self.seed = check_int("seed", seed, min_value=0)
+        self.model: keras.Model | None = None
+        self._set_vocabulary([])
         self.answers = tuple(_scenes.ANSWERS)
-        self.history = history or {}
+        self.history: dict = {}
+
+    def _set_vocabulary(self, vocabulary: list[str]) -> None:
+        self.vocabulary = list(vocabulary)
+        self._known = set(self.vocabulary[2:])
+
+    # -- training --------------------------------------------------------------------------
+
+    def fit(self, train, val=None, *, epochs: int = 12, encoder_epochs: int = 4,
+            batch_size: int = 64) -> Assistant:  # fmt: skip
+        """Train the grid-cell VQA model on ``train`` (a :class:`~mmteach.scenes.Scenes`) in two steps.
+
+        1. The cell encoder (one CNN shared by the 9 grid cells) learns what each cell
+           holds from the scene annotations (extra supervision, one pass per scene;
+           ``encoder_epochs=0`` leaves it untrained).
+        2. The reasoner (GRU question encoder, question-written cell scores -> sigmoid
+           gates and softmax attention, :class:`~mmteach.fusion.ParallelFusion`,
+           answer classifier) learns to answer from the cells' contents, through
+           :func:`mmteach.training.fit`; with ``val`` it stops early on validation
+           accuracy (patience 2, best weights kept).
+
+        Everything is seeded once with ``seed`` (:func:`mmteach.seeding.seed_everything`).
+        Returns ``self``, holding both parts as one model ``[scene, question] -> answer``.
+        """
+        from mmteach.seeding import seed_everything
+        from mmteach.training import fit
+
+        _check_scenes(train)
+        if val is not None:
+            _check_scenes(val, "val")
+        epochs = check_int("epochs", epochs, min_value=1)
+        batch_size = check_int("batch_size", batch_size, min_value=1)
+        encoder_epochs = check_int("encoder_epochs", encoder_epochs, min_value=0)
+        self._set_vocabulary(_question_vocabulary(train))
+        seed_everything(self.seed)
+        encoder, self.history = _train_cell_encoder(train, self.width, encoder_epochs, batch_size,
+                                                    self.learning_rate)  # fmt: skip
+        x, y = self._reasoner_data(encoder, train)
+
+        def build():
+            return _compiled(_reasoner(len(self.vocabulary), self.width, self.heads), self.learning_rate)
+
+        has_val = val is not None
+        result = fit(build, x, y, validation_data=self._reasoner_data(encoder, val) if has_val else None,
+                     epochs=epochs, batch_size=batch_size, seed=None, patience=2 if has_val else None,
+                     monitor="val_accuracy", restore_best_weights=has_val)  # fmt: skip
+        self.history["reasoner"] = {k: [float(v) for v in vs] for k, vs in result.history.items()}
+        self.model = _assemble(encoder, result.model)
+        return self
+
+    def _reasoner_data(self, encoder, sc) -> tuple[dict, np.ndarray]:
+        """The reasoner's inputs (cell contents, computed once per scene; question ids) and answer ids."""
+        contents = np.concatenate(encoder.predict(_check_images(sc.images), batch_size=256, verbose=0), -1)
+        position = pd.Series(np.arange(len(sc)), index=sc.meta["id"])
+        rows = position.loc[sc.questions["scene_id"]].to_numpy()
+        x = {"cells": contents[rows], "question": self.encode_questions(sc.questions["question"])}
+        return x, _answer_ids(sc.questions["answer"])
+
+    # -- the protocol's other verbs -----------------------------------------------------------
 
     def encode_questions(self, questions) -> np.ndarray:
         """Questions -> ids ``(n, 12)``."""
-        questions = check_str_sequence("questions", questions, non_empty=False)
-        return encode_texts([" ".join(tokenize(q)) for q in questions], self.vocabulary, QUESTION_LENGTH)
+        return _encode_questions(questions, self.vocabulary)
 
-    def predict(self, images, questions) -> np.ndarray:
-        """Answer probabilities ``(n, 14)`` for many scene/question pairs."""
+    def predict_proba(self, images, questions) -> np.ndarray:
+        """Answer probabilities ``(n, 14)`` (columns: :attr:`answers`) for many scene/question pairs."""
+        self._check_fitted()
         questions = check_str_sequence("questions", questions)
         x = [_check_images(images), self.encode_questions(questions)]
         if len(x[0]) != len(questions):
             raise ValueError(f"questions: expected one per image ({len(x[0])}), got {len(questions)}")
         return np.asarray(self.model.predict(x, batch_size=256, verbose=0))
 
-    def answer_batch(self, images, questions) -> list[str]:
+    def predict(self, images, questions) -> list[str]:
         """The most likely answer among those that fit each question's type."""
         questions = check_str_sequence("questions", questions)
-        return _restrict(self.predict(images, questions), questions)
+        return _restrict(self.predict_proba(images, questions), questions)
+
+    def score(self, sc) -> AssistantScore:
+        """Accuracy on the questions of ``sc`` (a :class:`~mmteach.scenes.Scenes`), overall and per type."""
+        _check_scenes(sc, "sc")
+        answers = self.predict(sc.question_images(), sc.questions["question"])
+        table = accuracy_by_type(sc.questions, {"assistant": answers})["assistant"]
+        return AssistantScore(float(table["all"]), table.drop("all").rename("accuracy"), len(answers))
+
+    # -- saving (see Estimator.save) ----------------------------------------------------------
+
+    def _state(self) -> dict:
+        return {"width": self.width, "heads": self.heads, "learning_rate": self.learning_rate,
+                "seed": self.seed, "vocabulary": self.vocabulary, "history": self.history}  # fmt: skip
+
+    def _models(self) -> dict:
+        return {"model": self.model}
+
+    @classmethod
+    def _restore(cls, state: dict, models: dict) -> Assistant:
+        assistant = cls(state["width"], state["heads"], state["learning_rate"], state["seed"])
+        assistant._set_vocabulary(check_str_sequence("vocabulary", state["vocabulary"]))
+        assistant.model, assistant.history = models["model"], dict(state.get("history", {}))
+        return assistant
+
+    # -- one question ----------------------------------------------------------------------
 
     def ask(self, image, question: str) -> Answer:
         """Answer one question about one scene, or decline with a reason.
@@ -365,6 +593,7 @@ class Assistant:
         >>> str(assistant.ask(scene, "how many circles are there?"))  # doctest: +SKIP
         '2 (87% sure)'
         """
+        self._check_fitted()
         if not isinstance(question, str):
             raise TypeError(f"question: expected a str, got {type(question).__name__}")
         arr = np.asarray(image)
@@ -392,7 +621,7 @@ class Assistant:
                 "I only answer questions about an object's colour or shape, "
                 "how many there are, whether one is there, and whether one is left of another",
             )
-        probs = self.predict(arr[None], [question])[0]
+        probs = self.predict_proba(arr[None], [question])[0]
         allowed = ANSWERS_BY_TYPE[kind]
         p = np.array([probs[self.answers.index(a)] for a in allowed])
         p = p / p.sum()
@@ -425,113 +654,56 @@ def _check_scenes(sc, name: str = "train"):
     return sc
 
 
-def _fit(model, x, y, val, epochs, batch_size, learning_rate, loss_weights=None):
-    import keras
-
+def _compiled(model, learning_rate: float):
+    """``model`` compiled with Adam, sparse cross-entropy and accuracy for each of its outputs."""
     n_out = len(model.outputs)
     loss = "sparse_categorical_crossentropy"
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=[loss] * n_out if n_out > 1 else loss,
-        loss_weights=loss_weights,
-        metrics=["accuracy"] * n_out,
-    )
-    callbacks = []
-    if val is not None:
-        monitor = "val_accuracy"
-        callbacks.append(
-            keras.callbacks.EarlyStopping(monitor, mode="max", patience=2, restore_best_weights=True)
-        )
-    hist = model.fit(x, y, validation_data=val, epochs=epochs, batch_size=batch_size, shuffle=True,
-                     callbacks=callbacks, verbose=0)  # fmt: skip
-    return {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=[loss] * n_out if n_out > 1 else loss,
+                  metrics=["accuracy"] * n_out)  # fmt: skip
+    return model
 
 
-def train_assistant(
-    train,
-    val=None,
-    width: int = 32,
-    heads: int = 2,
-    epochs: int = 12,
-    encoder_epochs: int = 4,
-    batch_size: int = 64,
-    learning_rate: float = 3e-3,
-    seed: int = 0,
-) -> Assistant:
-    """Train the grid-cell VQA model on ``train`` (a :class:`~mmteach.scenes.Scenes`) in two steps.
+def _train_cell_encoder(train, width: int, epochs: int, batch_size: int, learning_rate: float):
+    """A new :func:`cell_encoder`, trained ``epochs`` times on the cell annotations: ``(encoder, history)``.
 
-    1. The cell encoder (one CNN shared by the 9 grid cells) learns what each cell
-       holds from the scene annotations (extra supervision, one pass per scene).
-    2. The reasoner (GRU question encoder, question-written cell scores -> sigmoid
-       gates and softmax attention, :class:`~mmteach.fusion.ParallelFusion`,
-       answer classifier) learns to answer from the cells' contents.
+    It has two outputs (shape and colour of each cell), which :func:`mmteach.training.fit`
+    does not take (it takes one label array), so it calls Keras's ``fit`` itself, on the
+    chosen device, with the random state its caller seeded.
+    """
+    from mmteach import device
 
-    The returned :class:`Assistant` holds both as one model ``[scene, question] -> answer``.
+    with device.scope():
+        encoder = cell_encoder(width)
+        if not epochs:
+            return encoder, {}
+        _compiled(encoder, learning_rate)
+        hist = encoder.fit(_check_images(train.images), list(cell_targets(train)), epochs=epochs,
+                           batch_size=batch_size, shuffle=True, verbose=0)  # fmt: skip
+    return encoder, {"encoder": {k: [float(v) for v in vs] for k, vs in hist.history.items()}}
 
-    Parameters
-    ----------
-    train, val : Scenes
-        ``val`` (optional) is used for early stopping on validation accuracy
-        (patience 2, best weights kept).
-    width : int
-        Size of the cell and question vectors.
-    heads : int
-        Number of sigmoid gates and of softmax attention heads.
-    epochs, encoder_epochs : int
-        Training epochs of the reasoner (on questions) and of the cell encoder (on
-        scenes, with *extra supervision*: the annotations telling which shape and
-        colour sits in each cell; 0 leaves the encoder untrained).
+
+def train_assistant(train, val=None, width: int = 32, heads: int = 2, epochs: int = 12,
+                    encoder_epochs: int = 4, batch_size: int = 64, learning_rate: float = 3e-3,
+                    seed: int = 0) -> Assistant:  # fmt: skip
+    """Train the grid-cell VQA model on ``train`` in one call.
+
+    The same as ``Assistant(width, heads, learning_rate, seed).fit(train, val, epochs=epochs,
+    encoder_epochs=encoder_epochs, batch_size=batch_size)``: see :class:`Assistant` and
+    :meth:`Assistant.fit` for the parameters.
 
     Example
     -------
     >>> assistant = train_assistant(load_scenes(split="train"), epochs=1)  # doctest: +SKIP
     """
-    import keras
-
-    from mmteach import device
-
-    _check_scenes(train)
-    if val is not None:
-        _check_scenes(val, "val")
-    width, heads = check_int("width", width, min_value=1), check_int("heads", heads, min_value=1)
-    epochs = check_int("epochs", epochs, min_value=1)
-    batch_size = check_int("batch_size", batch_size, min_value=1)
-    encoder_epochs = check_int("encoder_epochs", encoder_epochs, min_value=0)
-    learning_rate = check_real("learning_rate", learning_rate, positive=True)
-    seed = check_int("seed", seed, min_value=0)
-    vocabulary = build_vocabulary([" ".join(tokenize(q)) for q in train.questions["question"]])
-    keras.utils.set_random_seed(seed)
-    with device.scope():
-        # 1. The cell encoder learns what each cell holds, from the scene annotations (one pass per scene).
-        encoder = cell_encoder(width)
-        history = {}
-        if encoder_epochs:
-            images = _check_images(train.images)
-            history["encoder"] = _fit(encoder, images, list(cell_targets(train)), None, encoder_epochs,
-                                      batch_size, learning_rate)  # fmt: skip
-        # 2. The reasoner answers questions from the cells' contents, computed once per scene.
-        reasoner = _reasoner(len(vocabulary), width, heads)
-        assistant = Assistant(_assemble(encoder, reasoner), vocabulary)
-
-        def xy(sc):
-            contents = np.concatenate(
-                encoder.predict(_check_images(sc.images), batch_size=256, verbose=0), -1
-            )
-            position = pd.Series(np.arange(len(sc)), index=sc.meta["id"])
-            rows = position.loc[sc.questions["scene_id"]].to_numpy()
-            x = [contents[rows], assistant.encode_questions(sc.questions["question"])]
-            return x, _answer_ids(sc.questions["answer"])
-
-        history["reasoner"] = _fit(reasoner, *xy(train), xy(val) if val is not None else None, epochs,
-                                   batch_size, learning_rate)  # fmt: skip
-        assistant.history = history
-    return assistant
+    assistant = Assistant(width, heads, learning_rate, seed)
+    return assistant.fit(train, val, epochs=epochs, encoder_epochs=encoder_epochs, batch_size=batch_size)
 
 
 def train_question_only(train, epochs: int = 6, width: int = 32, seed: int = 0):
     """A question-only baseline (never sees the image); returns ``predict(questions) -> answers``.
 
     Predictions are restricted to the answers of each question's type, like the assistant's.
+    Trained through :func:`mmteach.training.fit`, seeded with ``seed``.
 
     Example
     -------
@@ -539,23 +711,20 @@ def train_question_only(train, epochs: int = 6, width: int = 32, seed: int = 0):
     >>> blind(["is there a red circle?"])  # doctest: +SKIP
     ['no']
     """
-    import keras
-
-    from mmteach import device
+    from mmteach.training import fit
 
     _check_scenes(train)
     epochs, width = check_int("epochs", epochs, min_value=1), check_int("width", width, min_value=1)
-    vocabulary = build_vocabulary([" ".join(tokenize(q)) for q in train.questions["question"]])
-    keras.utils.set_random_seed(seed)
-    with device.scope():
-        model = _question_only_model(len(vocabulary), width)
-        helper = Assistant(model, vocabulary)
-        x = helper.encode_questions(train.questions["question"])
-        _fit(model, x, _answer_ids(train.questions["answer"]), None, epochs, 64, 3e-3)
+    seed = check_int("seed", seed, min_value=0)
+    vocabulary = _question_vocabulary(train)
+    x = _encode_questions(train.questions["question"], vocabulary)
+    y = _answer_ids(train.questions["answer"])
+    model = fit(lambda: _compiled(_question_only_model(len(vocabulary), width), 3e-3), x, y, epochs=epochs,
+                batch_size=64, seed=seed).model  # fmt: skip
 
     def predict(questions) -> list[str]:
         questions = list(questions)
-        probs = np.asarray(model.predict(helper.encode_questions(questions), batch_size=256, verbose=0))
+        probs = np.asarray(model.predict(_encode_questions(questions, vocabulary), batch_size=256, verbose=0))
         return _restrict(probs, questions)
 
     return predict
@@ -612,7 +781,3 @@ def accuracy_by_type(questions: pd.DataFrame, predictions: dict) -> pd.DataFrame
         col["all"] = right.mean()
         table[name] = col
     return pd.DataFrame(table)
-
-
-# the old private names, until notebook 11 calls the public ones
-_cell_targets, _cell_encoder = cell_targets, cell_encoder

@@ -3,11 +3,13 @@
 :class:`MultimodalClassifier` wraps the pieces of the earlier notebooks -- the
 :class:`~mmteach.preprocessing.ShapesWorldPreprocessor` (fitted on the training
 split only) and a model from :func:`mmteach.models.build_multimodal_model` -- behind
-five verbs:
+the verbs of :class:`~mmteach.applications.base.Estimator`:
 
-* ``train(train_split)`` fits the preprocessor and the model;
-* ``evaluate(split)`` returns accuracy and loss, ``predict``/``predict_proba``
-  the classes and their probabilities (optionally with modalities blanked);
+* ``fit(train_split)`` fits the preprocessor and the model (through
+  :func:`mmteach.training.fit`, seeded with the classifier's ``seed``);
+* ``score(split)`` returns a :class:`ClassificationScore` (accuracy, loss, n),
+  ``predict``/``predict_proba`` the classes and their probabilities (optionally with
+  modalities blanked);
 * ``save(folder)`` writes ``model.keras`` and a small ``classifier.json`` (the
   preprocessor's config, the class names, the modalities); ``load(folder)``
   rebuilds an identical classifier;
@@ -21,21 +23,22 @@ Example
 -------
 >>> from mmteach.datasets import load_shapes_world  # doctest: +SKIP
 >>> sw = load_shapes_world()  # doctest: +SKIP
->>> clf = MultimodalClassifier().train(sw.split("train"), epochs=8)  # doctest: +SKIP
->>> clf.evaluate(sw.split("test"))["accuracy"]  # doctest: +SKIP
+>>> clf = MultimodalClassifier().fit(sw.split("train"), epochs=8)  # doctest: +SKIP
+>>> clf.score(sw.split("test")).accuracy  # doctest: +SKIP
 0.96
 >>> clf.predict_files(image="circle.png", caption="a wooden thing", audio="tap.wav")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mmteach.applications.base import Estimator
 from mmteach.datasets import (
     CLASS_NAMES,
     IMAGE_SIZE,
@@ -51,6 +54,7 @@ from mmteach.validation import check_array, check_int, check_labels, check_real,
 __all__ = [
     "CONFIG_FILE",
     "MODEL_FILE",
+    "ClassificationScore",
     "MultimodalClassifier",
     "confident_mistakes",
     "precision_recall",
@@ -59,7 +63,6 @@ __all__ = [
 MODALITIES = ("image", "text", "audio")
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "classifier.json"
-_FORMAT = 1
 
 
 def _check_split(data: object, name: str = "data") -> ShapesWorld:
@@ -71,7 +74,26 @@ def _check_split(data: object, name: str = "data") -> ShapesWorld:
     return data
 
 
-class MultimodalClassifier:
+@dataclass
+class ClassificationScore:
+    """What :meth:`MultimodalClassifier.score` returns.
+
+    Attributes
+    ----------
+    accuracy : float
+        Share of samples whose most probable class is the true one.
+    loss : float
+        Mean cross-entropy of the true class (probabilities clipped at 1e-7).
+    n : int
+        Number of samples scored.
+    """
+
+    accuracy: float
+    loss: float
+    n: int
+
+
+class MultimodalClassifier(Estimator):
     """Preprocessor + fused model + class names, trained, saved and used as one object.
 
     Parameters
@@ -94,14 +116,16 @@ class MultimodalClassifier:
     class_names : sequence of str
         Names of the classes, in label order.
     seed : int
-        Seed of the modality dropout.
+        Seed of the weights, the shuffling and the modality dropout (``fit`` seeds everything with it).
 
     Example
     -------
     >>> clf = MultimodalClassifier(("image", "audio"), fusion="parallel")
-    >>> clf.modalities, clf.is_trained
+    >>> clf.modalities, clf.is_fitted
     (('image', 'audio'), False)
     """
+
+    config_file = CONFIG_FILE
 
     def __init__(self, modalities: Sequence[str] = MODALITIES, fusion: str = "weighted", *,
                  weighted_mode: str = "gated", aux_weight: float = 0.5,
@@ -155,9 +179,11 @@ class MultimodalClassifier:
             raise ValueError(f"modality_dropout: expected {{modality: rate in [0, 1)}} for modalities "
                              f"{list(self.modalities)}, got {bad}")  # fmt: skip
 
-    def _build_model(self, vocab_size: int) -> None:
+    def _build_model(self):
+        """A fresh compiled model for the fitted preprocessor's vocabulary."""
         from mmteach.models import build_multimodal_model
 
+        vocab_size = self.preprocessor.vocab_size
         o = self.options
         kwargs = {"weighted_mode": o["weighted_mode"]} if o["fusion"] == "weighted" else {}
         model = build_multimodal_model(
@@ -167,40 +193,39 @@ class MultimodalClassifier:
             modality_dropout=o["modality_dropout"], width=o["width"], learning_rate=o["learning_rate"],
             seed=o["seed"], **kwargs,
         )  # fmt: skip
-        self.model = model
+        return model
 
     @property
-    def is_trained(self) -> bool:
-        """Whether :meth:`train` (or :meth:`load`) has given the classifier a model."""
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` (or :meth:`load`) has given the classifier a model and a preprocessor."""
         return self.model is not None and self.preprocessor is not None
 
-    def _check_trained(self) -> None:
-        if not self.is_trained:
-            raise RuntimeError(
-                "MultimodalClassifier: call train(...) or MultimodalClassifier.load(...) first"
-            )
-
-    def train(self, train: ShapesWorld, *, epochs: int = 8, batch_size: int = 32,
-              validation: ShapesWorld | None = None) -> MultimodalClassifier:  # fmt: skip
+    def fit(self, train: ShapesWorld, *, epochs: int = 8, batch_size: int = 32,
+            validation: ShapesWorld | None = None) -> MultimodalClassifier:  # fmt: skip
         """Fit the preprocessor on ``train`` only, build a fresh model and fit it; returns ``self``.
 
-        ``validation`` (optional) is only scored after each epoch (``self.history``).
+        Training runs through :func:`mmteach.training.fit` on the chosen device, seeded
+        with the classifier's ``seed`` (two fits with the same settings give the same
+        model). ``validation`` (optional) is only scored after each epoch (``self.history``).
         """
+        from mmteach.training import fit
+
         train = _check_split(train, "train")
         if validation is not None:
             validation = _check_split(validation, "validation")
         epochs = check_int("epochs", epochs, min_value=1)
         batch_size = check_int("batch_size", batch_size, min_value=1)
         self.preprocessor = ShapesWorldPreprocessor().fit(train)
-        self._build_model(self.preprocessor.vocab_size)
         x = self.preprocessor.transform(train)
         val = None
         if validation is not None:
             v = self.preprocessor.transform(validation)
             val = (v.select(self.modalities), v.labels)
-        hist = self.model.fit(x.select(self.modalities), x.labels, epochs=epochs, batch_size=batch_size,
-                              validation_data=val, verbose=0)  # fmt: skip
-        self.history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        result = fit(self._build_model, x.select(self.modalities), x.labels, validation_data=val,
+                     epochs=epochs, batch_size=batch_size, seed=self.options["seed"],
+                     restore_best_weights=False)  # fmt: skip
+        self.model = result.model
+        self.history = {k: [float(v) for v in vals] for k, vals in result.history.items()}
         return self
 
     # ------------------------------------------------------------------ using the model
@@ -222,7 +247,7 @@ class MultimodalClassifier:
         ``blank`` lists modalities replaced by zeros (a blank caption is all padding,
         which the text encoder turns into zero features: the caption is missing).
         """
-        self._check_trained()
+        self._check_fitted()
         data = _check_split(data)
         return np.asarray(self.model.predict(self._inputs(data, blank), verbose=0, batch_size=256))
 
@@ -230,22 +255,21 @@ class MultimodalClassifier:
         """Predicted class ids ``(n,)``."""
         return self.predict_proba(data, blank=blank).argmax(axis=1)
 
-    def evaluate(self, data: ShapesWorld, *, blank: Sequence[str] = ()) -> dict[str, float]:
-        """``{"accuracy": ..., "loss": ...}`` (cross-entropy) on a labelled split."""
+    def score(self, data: ShapesWorld, *, blank: Sequence[str] = ()) -> ClassificationScore:
+        """Accuracy and cross-entropy on a labelled split, as a :class:`ClassificationScore`."""
         proba = self.predict_proba(data, blank=blank)
         y = data.labels
         p_true = np.clip(proba[np.arange(len(y)), y], 1e-7, 1.0)
-        return {
-            "accuracy": float(np.mean(proba.argmax(axis=1) == y)),
-            "loss": float(-np.mean(np.log(p_true))),
-        }
+        return ClassificationScore(
+            accuracy=float(np.mean(proba.argmax(axis=1) == y)), loss=float(-np.mean(np.log(p_true))), n=len(y)
+        )
 
     def modality_ablation(self, data: ShapesWorld) -> pd.Series:
         """Accuracy with all modalities, then with each one blanked in turn (index ``"no <m>"``)."""
-        self._check_trained()
-        rows = {"all": self.evaluate(data)["accuracy"]}
+        self._check_fitted()
+        rows = {"all": self.score(data).accuracy}
         for m in self.modalities:
-            rows[f"no {m}"] = self.evaluate(data, blank=(m,))["accuracy"]
+            rows[f"no {m}"] = self.score(data, blank=(m,)).accuracy
         return pd.Series(rows, name="accuracy")
 
     def fusion_weights(self, data: ShapesWorld) -> pd.Series:
@@ -254,7 +278,7 @@ class MultimodalClassifier:
         Learned mode: the softmax weights; gated mode: the per-sample gates averaged
         over samples and feature dimensions.
         """
-        self._check_trained()
+        self._check_fitted()
         if self.options["fusion"] != "weighted" or len(self.modalities) < 2:
             raise ValueError(
                 f"fusion_weights: needs fusion='weighted' with >= 2 modalities, "
@@ -291,7 +315,7 @@ class MultimodalClassifier:
         ValueError
             An argument is missing or not used by this classifier, or the caption is empty.
         """
-        self._check_trained()
+        self._check_fitted()
         given = {"image": image, "text": caption, "audio": audio}
         arg = {"image": "image", "text": "caption", "audio": "audio"}
         for m, value in given.items():
@@ -319,49 +343,34 @@ class MultimodalClassifier:
         probabilities = pd.Series(proba, index=list(self.class_names), name="probability")
         return {"label": k, "label_name": self.class_names[k], "probabilities": probabilities}
 
-    # ------------------------------------------------------------------ saving
+    # ------------------------------------------------------------------ saving (see Estimator.save)
 
-    def save(self, folder: str | Path) -> Path:
-        """Write ``folder/model.keras`` and ``folder/classifier.json``; returns ``folder``."""
-        self._check_trained()
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.model.save(folder / MODEL_FILE)
-        config = {
-            "format": _FORMAT,
-            "modalities": list(self.modalities),
-            "class_names": list(self.class_names),
-            "options": self.options,
-            "preprocessor": self.preprocessor.get_config(),
-        }
-        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=1), encoding="utf-8")
-        return folder
+    def _state(self) -> dict:
+        return {"modalities": list(self.modalities), "class_names": list(self.class_names),
+                "options": self.options, "preprocessor": self.preprocessor.get_config()}  # fmt: skip
+
+    def _models(self) -> dict:
+        return {Path(MODEL_FILE).stem: self.model}
+
+    @classmethod
+    def _restore(cls, state: dict, models: dict) -> MultimodalClassifier:
+        options = dict(state["options"])
+        clf = cls(state["modalities"], class_names=state["class_names"], **{
+            k: options[k] for k in ("fusion", "weighted_mode", "aux_weight", "modality_dropout",
+                                    "width", "learning_rate", "seed")})  # fmt: skip
+        clf.preprocessor = ShapesWorldPreprocessor.from_config(state["preprocessor"])
+        clf.model = models[Path(MODEL_FILE).stem]
+        return clf
 
     @classmethod
     def load(cls, folder: str | Path) -> MultimodalClassifier:
         """Rebuild a classifier written by :meth:`save` (its predictions are identical)."""
-        import keras
-
         import mmteach.models  # noqa: F401 (registers the custom layers)
 
-        folder = Path(folder)
-        for name in (CONFIG_FILE, MODEL_FILE):
-            if not (folder / name).is_file():
-                raise DataError(f"folder: {name} not found in {folder}; expected a folder written by save()")
-        try:
-            config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-            options = dict(config["options"])
-            clf = cls(config["modalities"], class_names=config["class_names"], **{
-                k: options[k] for k in ("fusion", "weighted_mode", "aux_weight", "modality_dropout",
-                                        "width", "learning_rate", "seed")})  # fmt: skip
-            clf.preprocessor = ShapesWorldPreprocessor.from_config(config["preprocessor"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"folder: {CONFIG_FILE} is not a classifier config ({exc!r})") from None
-        clf.model = keras.saving.load_model(folder / MODEL_FILE)
-        return clf
+        return super().load(folder)
 
     def __repr__(self) -> str:
-        state = "trained" if self.is_trained else "untrained"
+        state = "fitted" if self.is_fitted else "not fitted"
         return (f"MultimodalClassifier(modalities={list(self.modalities)}, "
                 f"fusion={self.options['fusion']!r}, {state})")  # fmt: skip
 

@@ -35,12 +35,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 from keras import layers, ops
 
+from mmteach.applications.base import Estimator
 from mmteach.datasets import COLOURS, SHAPES
 from mmteach.features import image_encoder, text_encoder
 from mmteach.preprocessing import build_vocabulary, encode_texts
@@ -49,6 +51,8 @@ from mmteach.validation import check_array, check_int, check_real, check_str_seq
 __all__ = [
     "CAPTION_LENGTH",
     "DualEncoder",
+    "RetrievalScore",
+    "Retriever",
     "build_dual_encoder",
     "build_vocabulary",
     "embed_in_canvas",
@@ -422,3 +426,120 @@ def single_object_pairs(images: np.ndarray, objects: Sequence[Sequence[Mapping]]
         out[i] = canvas
         captions.append(f"a {obj['colour']} {obj['shape']}")
     return out, captions
+
+
+# =========================================================================== the estimator
+
+
+@dataclass
+class RetrievalScore:
+    """What :meth:`Retriever.score` returns.
+
+    Attributes
+    ----------
+    recall : pandas.DataFrame
+        :func:`recall_table`: recall@k image->text, text->image and chance, one column per k.
+    n : int
+        Number of (image, caption) pairs scored.
+    """
+
+    recall: pd.DataFrame
+    n: int
+
+
+class Retriever(Estimator):
+    """A :class:`DualEncoder` and its caption vocabulary as one estimator.
+
+    ``Retriever(...).fit(images, captions)`` builds the vocabulary from the captions and
+    trains the dual encoder through :func:`mmteach.training.fit` (seeded with ``seed``);
+    ``predict_proba(images, captions)`` gives, per image, the softmax over the captions
+    of the similarities scaled by the learnt ``1 / temperature``; ``predict`` the index of
+    the best caption; ``score(images, captions)`` the recall table of matching pairs (a
+    :class:`RetrievalScore`); ``save`` / ``load`` round-trip it.
+
+    Parameters
+    ----------
+    embed_dim, width, filters, temperature, learning_rate
+        As for :func:`build_dual_encoder`.
+    seed : int
+        Seed of the weights and the shuffling.
+
+    Example
+    -------
+    >>> Retriever(embed_dim=16).is_fitted
+    False
+    """
+
+    config_file = "retriever.json"
+
+    def __init__(self, embed_dim: int = 32, width: int = 64, filters: int = 16, temperature: float = 0.1,
+                 learning_rate: float = 3e-3, seed: int = 0) -> None:  # fmt: skip
+        self.embed_dim = check_int("embed_dim", embed_dim, min_value=2)
+        self.width = check_int("width", width, min_value=1)
+        self.filters = check_int("filters", filters, min_value=1)
+        self.temperature = float(check_real("temperature", temperature, positive=True))
+        self.learning_rate = float(check_real("learning_rate", learning_rate, positive=True))
+        self.seed = check_int("seed", seed, min_value=0)
+        self.model: DualEncoder | None = None
+        self.vocabulary: list[str] = []
+        self.history: dict[str, list[float]] = {}
+
+    def fit(self, images: np.ndarray, captions: Sequence[str], *, epochs: int = 12,
+            batch_size: int = 64) -> Retriever:  # fmt: skip
+        """Build the vocabulary of ``captions`` and train on the matching pairs; returns ``self``."""
+        from mmteach.training import fit
+
+        captions = check_str_sequence("captions", captions)
+        epochs = check_int("epochs", epochs, min_value=1)
+        batch_size = check_int("batch_size", batch_size, min_value=1)
+        self.vocabulary = build_vocabulary(captions)
+        x = model_inputs(images, captions, self.vocabulary)
+
+        def build():
+            return build_dual_encoder(len(self.vocabulary), self.embed_dim, self.width, self.filters,
+                                      x["image"].shape[1:], self.temperature, self.learning_rate)  # fmt: skip
+
+        # The diagonal of the logits is the answer: the labels are placeholders that fit() requires.
+        result = fit(build, x, np.zeros(len(captions), "int32"), epochs=epochs, batch_size=batch_size,
+                     seed=self.seed)  # fmt: skip
+        self.model = result.model
+        self.history = {k: [float(v) for v in vs] for k, vs in result.history.items()}
+        return self
+
+    def similarity(self, images: np.ndarray, captions: Sequence[str]) -> np.ndarray:
+        """Cosine similarity ``(n_images, n_captions)`` (see :func:`similarity`)."""
+        self._check_fitted()
+        return similarity(self.model, images, captions, self.vocabulary)
+
+    def predict_proba(self, images: np.ndarray, captions: Sequence[str]) -> np.ndarray:
+        """Per image, the probability of each caption ``(n_images, n_captions)`` (rows sum to 1)."""
+        logits = self.similarity(images, captions) / self.model.learned_temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        proba = np.exp(logits)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, images: np.ndarray, captions: Sequence[str]) -> np.ndarray:
+        """Per image, the index of the most similar caption ``(n_images,)``."""
+        return self.similarity(images, captions).argmax(axis=1)
+
+    def score(self, images: np.ndarray, captions: Sequence[str],
+              ks: Sequence[int] = (1, 5, 10)) -> RetrievalScore:  # fmt: skip
+        """Recall@k of matching pairs (image ``i`` goes with caption ``i``), both directions."""
+        sim = self.similarity(images, captions)
+        return RetrievalScore(recall_table(sim, ks), len(sim))
+
+    def _state(self) -> dict:
+        return {"embed_dim": self.embed_dim, "width": self.width, "filters": self.filters,
+                "temperature": self.temperature, "learning_rate": self.learning_rate, "seed": self.seed,
+                "vocabulary": self.vocabulary, "history": self.history}  # fmt: skip
+
+    def _models(self) -> dict:
+        return {"model": self.model}
+
+    @classmethod
+    def _restore(cls, state: dict, models: dict) -> Retriever:
+        keys = ("embed_dim", "width", "filters", "temperature", "learning_rate", "seed")
+        retriever = cls(**{k: state[k] for k in keys})
+        retriever.vocabulary = check_str_sequence("vocabulary", state["vocabulary"])
+        retriever.model, retriever.history = models["model"], dict(state.get("history", {}))
+        return retriever

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import keras
 import numpy as np
 import pandas as pd
 
 from mmteach import datasets
+from mmteach.applications.base import Estimator
 from mmteach.preprocessing import OOV, PAD, tokenize
 from mmteach.validation import (
     check_array,
@@ -48,9 +50,12 @@ from mmteach.validation import (
 __all__ = [
     "AMBIGUOUS_WORD",
     "END",
+    "NextWordLoss",
     "SENSES",
     "START",
+    "SourceMask",
     "Translation",
+    "TranslationScore",
     "Translator",
     "attention_numpy",
     "bleu",
@@ -325,15 +330,139 @@ class Translation:
         return self.text
 
 
-class Translator:
-    """A trained encoder-decoder with attention; see :func:`train_translator`.
+@dataclass
+class TranslationScore:
+    """What :meth:`Translator.score` (and :func:`evaluate`) returns.
 
     Attributes
     ----------
+    n : int
+        Sentences scored.
+    bleu : float
+        Corpus BLEU (0-100, :func:`bleu`).
+    exact_match : float
+        Share of translations equal to their reference (:func:`exact_match`).
+    hypotheses : list of str
+        The translations, in the order of the split's rows.
+    bleu_ambiguous, exact_ambiguous, sense_accuracy : float or None
+        BLEU, exact match and :func:`sense_accuracy` on the ambiguous "light" rows of the
+        split (None when it has none).
+    """
+
+    n: int
+    bleu: float
+    exact_match: float
+    hypotheses: list[str]
+    bleu_ambiguous: float | None = None
+    exact_ambiguous: float | None = None
+    sense_accuracy: float | None = None
+
+
+@keras.saving.register_keras_serializable(package="mmteach")
+class SourceMask(keras.layers.Layer):
+    """Which steps the decoder may attend to: ``ids != 0`` (padding is hidden).
+
+    With ``image_step=True`` a True column is put first: the image step of a
+    multimodal translator, which is never padding.
+
+    Example
+    -------
+    >>> SourceMask(image_step=True)(np.array([[5, 0]])).numpy().tolist()  # doctest: +SKIP
+    [[True, True, False]]
+    """
+
+    def __init__(self, image_step: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.image_step = check_bool("image_step", image_step)
+
+    def call(self, ids):
+        mask = ids != 0
+        if self.image_step:
+            mask = keras.ops.pad(mask, [[0, 0], [1, 0]], constant_values=True)
+        return mask
+
+    def get_config(self):
+        return {**super().get_config(), "image_step": self.image_step}
+
+
+@keras.saving.register_keras_serializable(package="mmteach")
+class NextWordLoss(keras.losses.Loss):
+    """Cross-entropy of the next word (from logits), padding targets (id 0) counting zero.
+
+    Averaged over all ``batch x length`` positions (Keras's ``sum_over_batch_size``), so
+    it equals ``SparseCategoricalCrossentropy(from_logits=True)`` with
+    ``sample_weight = targets != 0``, without needing a sample weight.
+
+    Example
+    -------
+    >>> float(NextWordLoss()(np.array([[1, 0]]), np.zeros((1, 2, 4))))  # doctest: +SKIP
+    0.6931...
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**{"name": "next_word_loss", **kwargs})
+
+    def call(self, y_true, y_pred):
+        loss = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        return loss * keras.ops.cast(keras.ops.not_equal(y_true, 0), loss.dtype)
+
+
+def _check_pairs(pairs: object) -> pd.DataFrame:
+    if not isinstance(pairs, pd.DataFrame):
+        raise TypeError(f"pairs: expected a pandas DataFrame, got {type(pairs).__name__}")
+    missing = {"en", "zh", "split", "image_index"} - set(pairs.columns)
+    if missing:
+        raise ValueError(f"pairs: missing columns {sorted(missing)}")
+    return pairs
+
+
+def _target_vocabulary(sentences: list[list[str]]) -> list[str]:
+    """Special tokens, then the Chinese words by falling frequency (ties alphabetical)."""
+    counts = pd.Series([w for s in sentences for w in s]).value_counts()
+    counts = counts.iloc[np.lexsort((counts.index.to_numpy(), -counts.to_numpy()))]
+    return [PAD, OOV, START, END, *counts.index]
+
+
+def _teacher_forcing(sentences: list[list[str]], vocabulary: list[str], length: int):
+    """Decoder inputs (``<start>`` + words) and targets (words + ``<end>``), ``(n, length)`` ids each."""
+    index = {w: i for i, w in enumerate(vocabulary)}
+    dec_in = np.zeros((len(sentences), length), dtype="int32")
+    dec_out = np.zeros_like(dec_in)
+    for r, words in enumerate(sentences):
+        ids = [index[w] for w in words]
+        dec_in[r, : len(ids) + 1] = [index[START], *ids]
+        dec_out[r, : len(ids) + 1] = [*ids, index[END]]
+    return dec_in, dec_out
+
+
+class Translator(Estimator):
+    """English -> Chinese encoder-decoder with attention (an :class:`~mmteach.applications.base.Estimator`).
+
+    ``Translator(...).fit(pairs)`` trains it (:func:`train_translator` does the same in
+    one call); ``predict(captions)`` gives the Chinese sentences, ``translate`` /
+    ``translate_batch`` the full :class:`Translation` records, ``score(pairs)`` a
+    :class:`TranslationScore`; ``save`` / ``load`` round-trip it. There is no
+    ``predict_proba``: greedy decoding picks one word per step, not one distribution.
+
+    Parameters
+    ----------
     multimodal : bool
-        Whether the decoder also sees the image (then ``translate`` needs one).
+        Fuse the image into the decoder: its features are step 0 of what the decoder
+        attends to and part of the decoder's initial state (``fit`` then needs the
+        images and a frozen ``image_model``, see :func:`train_image_features`).
+    units : int
+        GRU width.
+    attention : {"dot", "additive"}
+        ``keras.layers.Attention`` (Luong, dot product) or ``AdditiveAttention`` (Bahdanau).
+    learning_rate : float
+        Adam's learning rate.
+    seed : int
+        Seed of the weights and the shuffling.
+
+    Attributes
+    ----------
     source_vocabulary, target_vocabulary : list of str
-        English tokens and Chinese words; index = id.
+        English tokens and Chinese words; index = id (set by ``fit``).
     model : keras.Model
         The teacher-forced training model.
     encoder : keras.Model
@@ -341,20 +470,155 @@ class Translator:
     step : keras.Model
         ``[previous word id, state, encoder outputs, source mask] -> [logits, state, attention]``.
     image_model : keras.Model or None
-        The (frozen) image feature extractor of a multimodal translator, see
-        :func:`train_image_features`.
+        The (frozen) image feature extractor of a multimodal translator.
+
+    Example
+    -------
+    >>> Translator(units=32).is_fitted
+    False
     """
 
-    def __init__(self, model, encoder, step, source_vocabulary, target_vocabulary, multimodal: bool,
-                 source_length: int, max_output: int, history: dict | None = None,
-                 image_model=None):  # fmt: skip
-        self.model, self.encoder, self.step = model, encoder, step
-        self.source_vocabulary, self.target_vocabulary = list(source_vocabulary), list(target_vocabulary)
+    config_file = "translator.json"
+
+    def __init__(self, multimodal: bool = False, units: int = 64, attention: str = "dot",
+                 learning_rate: float = 5e-3, seed: int = 0) -> None:  # fmt: skip
+        self.multimodal = check_bool("multimodal", multimodal)
+        self.units = check_int("units", units, min_value=1)
+        self.attention = check_choice("attention", attention, ("dot", "additive"))
+        self.learning_rate = float(check_real("learning_rate", learning_rate, positive=True))
+        self.seed = check_int("seed", seed, min_value=0)
+        self.model = self.encoder = self.step = self.image_model = None
+        self._set_vocabularies([], [], 0, 0)
+        self.history: dict[str, list[float]] = {}
+
+    def _set_vocabularies(self, source: list[str], target: list[str], source_length: int, max_output: int):
+        self.source_vocabulary, self.target_vocabulary = list(source), list(target)
         self._source_index = {w: i for i, w in enumerate(self.source_vocabulary)}
-        self.multimodal = bool(multimodal)
         self.source_length, self.max_output = int(source_length), int(max_output)
-        self.history = history or {}
-        self.image_model = image_model
+
+    def _build(self, image_width: int, target_length: int):
+        """Build the three models (sharing their layers) and compile the training one."""
+        self.model, self.encoder, self.step = build_translator_models(
+            len(self.source_vocabulary), len(self.target_vocabulary), self.units, image_width,
+            self.attention, self.source_length, target_length,
+        )  # fmt: skip
+        self.model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=NextWordLoss())
+        return self.model
+
+    # -- training --------------------------------------------------------------------------
+
+    def fit(self, pairs: pd.DataFrame, images=None, *, image_model=None, epochs: int = 12,
+            batch_size: int = 64) -> Translator:  # fmt: skip
+        """Train on the ``train`` rows of ``pairs`` (from :func:`make_translation_pairs`); returns ``self``.
+
+        Training runs through :func:`mmteach.training.fit` (seeded with ``seed``, on the
+        chosen device). The loss is the cross-entropy of the next word, padding
+        excluded (:class:`NextWordLoss`).
+
+        Parameters
+        ----------
+        pairs : pandas.DataFrame
+            Columns ``en``, ``zh``, ``split``, ``image_index``.
+        images : numpy.ndarray, optional
+            ``(n, 32, 32, 3)`` uint8 images indexed by ``image_index``; needed when ``multimodal``.
+        image_model : keras.Model, optional
+            Frozen image feature extractor (:func:`train_image_features`); needed when ``multimodal``.
+        epochs, batch_size : int
+            Training budget.
+        """
+        from mmteach.preprocessing import build_vocabulary
+        from mmteach.training import fit
+
+        train = self._check_fit_inputs(pairs, images, image_model)
+        epochs = check_int("epochs", epochs, min_value=1)
+        batch_size = check_int("batch_size", batch_size, min_value=1)
+        zh = [segment_chinese(t) for t in train["zh"]]
+        out_len = max(len(s) for s in zh) + 1
+        self._set_vocabularies(build_vocabulary(train["en"]), _target_vocabulary(zh),
+                               max(len(tokenize(t)) for t in train["en"]), out_len + 4)  # fmt: skip
+        self.image_model = image_model if self.multimodal else None
+        dec_in, dec_out = _teacher_forcing(zh, self.target_vocabulary, out_len)
+        x = {"source": self.encode_source(list(train["en"])), "target_in": dec_in}
+        if self.multimodal:
+            rows = train["image_index"].to_numpy()
+            x["image_features"] = self._images(np.asarray(images)[rows], len(train))
+        width = int(image_model.output_shape[-1]) if self.multimodal else 0
+        result = fit(lambda: self._build(width, out_len), x, dec_out, epochs=epochs, batch_size=batch_size,
+                     seed=self.seed)  # fmt: skip
+        self.history = {k: [float(v) for v in vs] for k, vs in result.history.items()}
+        return self
+
+    def _check_fit_inputs(self, pairs, images, image_model) -> pd.DataFrame:
+        """The ``train`` rows of ``pairs``, after checking the inputs ``fit`` was given."""
+        pairs = _check_pairs(pairs)
+        if images is not None:
+            images = check_array("images", images, ndim=4, finite=False)
+        if image_model is not None:
+            check_instance("image_model", image_model, keras.Model, " (see train_image_features)")
+        if self.multimodal and images is None:
+            raise ValueError("images: a multimodal translator needs the images, got None")
+        if self.multimodal and image_model is None:
+            raise ValueError("image_model: a multimodal translator needs an image encoder "
+                             "(see train_image_features), got None")  # fmt: skip
+        train = pairs[pairs["split"] == "train"]
+        if len(train) == 0:
+            raise ValueError("pairs: expected rows with split == 'train', got none")
+        return train
+
+    # -- the protocol's other verbs -----------------------------------------------------------
+
+    def predict(self, captions, images=None) -> list[str]:
+        """The Chinese translations of many English captions (see :meth:`translate_batch`)."""
+        return [t.text for t in self.translate_batch(captions, images)]
+
+    def score(self, pairs: pd.DataFrame, images=None, split: str = "test") -> TranslationScore:
+        """BLEU, exact match (and sense accuracy on ambiguous rows) on one split of ``pairs``."""
+        self._check_fitted()
+        pairs = _check_pairs(pairs)
+        split = check_str("split", split)
+        part = pairs[pairs["split"] == split]
+        if len(part) == 0:
+            raise ValueError(f"split: no rows with split == {split!r}")
+        imgs = None
+        if self.multimodal:
+            if images is None:
+                raise ValueError("images: a multimodal translator needs the images, got None")
+            imgs = check_array("images", images, ndim=4, finite=False)[part["image_index"].to_numpy()]
+        hyps = self.predict(list(part["en"]), imgs)
+        refs = list(part["zh"])
+        result = TranslationScore(len(part), bleu(hyps, refs), exact_match(hyps, refs), hyps)
+        amb = part["ambiguous"].to_numpy(bool) if "ambiguous" in part else np.zeros(len(part), bool)
+        if amb.any():
+            h = [x for x, a in zip(hyps, amb, strict=True) if a]
+            r = [x for x, a in zip(refs, amb, strict=True) if a]
+            result.bleu_ambiguous, result.exact_ambiguous = bleu(h, r), exact_match(h, r)
+            result.sense_accuracy = sense_accuracy(h, list(part.loc[amb, "sense"]))
+        return result
+
+    # -- saving (see Estimator.save) ----------------------------------------------------------
+
+    def _state(self) -> dict:
+        return {"multimodal": self.multimodal, "units": self.units, "attention": self.attention,
+                "learning_rate": self.learning_rate, "seed": self.seed,
+                "source_vocabulary": self.source_vocabulary, "target_vocabulary": self.target_vocabulary,
+                "source_length": self.source_length, "max_output": self.max_output,
+                "target_length": int(self.model.inputs[-1].shape[1]), "history": self.history}  # fmt: skip
+
+    def _models(self) -> dict:
+        return {"model": self.model, "image_model": self.image_model}
+
+    @classmethod
+    def _restore(cls, state: dict, models: dict) -> Translator:
+        tr = cls(*(state[k] for k in ("multimodal", "units", "attention", "learning_rate", "seed")))
+        tr._set_vocabularies(state["source_vocabulary"], state["target_vocabulary"], state["source_length"],
+                             state["max_output"])  # fmt: skip
+        tr.image_model = models.get("image_model")
+        width = int(tr.image_model.output_shape[-1]) if tr.multimodal else 0
+        # The encoder and the decoder step share the training model's layers: rebuild all three, then
+        # copy the saved weights in (same architecture, same weight order).
+        tr._build(width, state["target_length"]).set_weights(models["model"].get_weights())
+        tr.history = dict(state.get("history", {}))
+        return tr
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -389,6 +653,7 @@ class Translator:
 
     def encode(self, captions, images=None):
         """Run the encoder: ``(encoder outputs, initial decoder state, source ids)``."""
+        self._check_fitted()
         ids = self.encode_source(captions)
         inputs = [ids] if not self.multimodal else [ids, self._images(images, len(ids))]
         if not self.multimodal:
@@ -552,10 +817,7 @@ def build_translator_models(n_source: int, n_target: int, units: int, multimodal
         context, scores = att([seq, memory], mask=[None, mask], return_attention_scores=True)
         return out(combine(layers.Concatenate()([seq, context]))), new_state, scores
 
-    mask = layers.Lambda(lambda s: s != 0, name="mask")(src)
-    if multimodal:
-        mask = layers.Lambda(lambda m: keras.ops.pad(m, [[0, 0], [1, 0]], constant_values=True),
-                             name="image_mask")(mask)  # fmt: skip
+    mask = SourceMask(image_step=bool(multimodal), name="mask")(src)
     logits, _, _ = decode(tgt, init, enc_seq, mask)
     model = keras.Model([*inputs, tgt], logits, name="translator")
 
@@ -616,117 +878,30 @@ def train_image_features(sw: datasets.ShapesWorld, width: int = 16, epochs: int 
 def train_translator(pairs: pd.DataFrame, images=None, multimodal: bool = False, units: int = 64,
                      epochs: int = 12, batch_size: int = 64, learning_rate: float = 5e-3,
                      attention: str = "dot", image_model=None, seed: int = 0) -> Translator:  # fmt: skip
-    """Train an English -> Chinese translator on the ``train`` rows of ``pairs``.
+    """Train an English -> Chinese translator on the ``train`` rows of ``pairs``, in one call.
 
-    Parameters
-    ----------
-    pairs : pandas.DataFrame
-        From :func:`make_translation_pairs` (columns ``en``, ``zh``, ``split``, ``image_index``).
-    images : numpy.ndarray, optional
-        ``(n, 32, 32, 3)`` uint8 images indexed by ``image_index``; needed when ``multimodal``.
-    multimodal : bool
-        Fuse the image into the decoder: its features are step 0 of what the decoder
-        attends to and part of the decoder's initial state.
-    units : int
-        GRU width.
-    epochs, batch_size, learning_rate : training settings (Adam).
-    attention : {"dot", "additive"}
-        ``keras.layers.Attention`` (Luong, dot product) or ``AdditiveAttention`` (Bahdanau).
-    image_model : keras.Model, optional
-        Frozen image feature extractor (:func:`train_image_features`); needed when ``multimodal``.
-    seed : int
-        Seed of the weights and the shuffling.
+    The same as ``Translator(multimodal, units, attention, learning_rate, seed).fit(pairs,
+    images, image_model=image_model, epochs=epochs, batch_size=batch_size)``: see
+    :class:`Translator` and :meth:`Translator.fit` for the parameters. It takes ten
+    parameters because it is the one-call form of both.
 
     Example
     -------
     >>> tr = train_translator(pairs, epochs=2)  # doctest: +SKIP
     """
-    import keras
-
-    from mmteach import device
-    from mmteach.preprocessing import build_vocabulary
-
-    if not isinstance(pairs, pd.DataFrame):
-        raise TypeError(f"pairs: expected a pandas DataFrame, got {type(pairs).__name__}")
-    missing = {"en", "zh", "split", "image_index"} - set(pairs.columns)
-    if missing:
-        raise ValueError(f"pairs: missing columns {sorted(missing)}")
-    units, epochs = check_int("units", units, min_value=1), check_int("epochs", epochs, min_value=1)
-    batch_size = check_int("batch_size", batch_size, min_value=1)
-    learning_rate = check_real("learning_rate", learning_rate, positive=True)
-    multimodal, seed = check_bool("multimodal", multimodal), check_int("seed", seed, min_value=0)
-    attention = check_choice("attention", attention, ("dot", "additive"))
-    if images is not None:
-        images = check_array("images", images, ndim=4, finite=False)
-    if image_model is not None:
-        check_instance("image_model", image_model, keras.Model, " (see train_image_features)")
-    if multimodal and images is None:
-        raise ValueError("images: a multimodal translator needs the images, got None")
-    if multimodal and image_model is None:
-        raise ValueError("image_model: a multimodal translator needs an image encoder "
-                         "(see train_image_features), got None")  # fmt: skip
-    train = pairs[pairs["split"] == "train"]
-    if len(train) == 0:
-        raise ValueError("pairs: expected rows with split == 'train', got none")
-    src_vocab = build_vocabulary(train["en"])
-    zh = [segment_chinese(t) for t in train["zh"]]
-    counts = pd.Series([w for s in zh for w in s]).value_counts()
-    counts = counts.iloc[np.lexsort((counts.index.to_numpy(), -counts.to_numpy()))]
-    tgt_vocab = [PAD, OOV, START, END, *counts.index]
-    tgt_index = {w: i for i, w in enumerate(tgt_vocab)}
-    src_len = max(len(tokenize(t)) for t in train["en"])
-    out_len = max(len(s) for s in zh) + 1
-    keras.utils.set_random_seed(seed)
-    with device.scope():
-        width = int(image_model.output_shape[-1]) if multimodal else 0
-        model, encoder, step = build_translator_models(
-            len(src_vocab), len(tgt_vocab), units, width, attention, src_len, out_len
-        )
-        translator = Translator(model, encoder, step, src_vocab, tgt_vocab, multimodal, src_len, out_len + 4,
-                                image_model=image_model if multimodal else None)  # fmt: skip
-        src = translator.encode_source(list(train["en"]))
-        dec_in = np.zeros((len(train), out_len), dtype="int32")
-        dec_out = np.zeros_like(dec_in)
-        for r, words in enumerate(zh):
-            ids = [tgt_index[w] for w in words]
-            dec_in[r, : len(ids) + 1] = [tgt_index[START], *ids]
-            dec_out[r, : len(ids) + 1] = [*ids, tgt_index[END]]
-        x = [src]
-        if multimodal:
-            x.append(translator._images(np.asarray(images)[train["image_index"].to_numpy()], len(train)))
-        x.append(dec_in)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))  # fmt: skip
-        hist = model.fit(x, dec_out, sample_weight=(dec_out != 0).astype("float32"), epochs=epochs,
-                         batch_size=batch_size, shuffle=True, verbose=0)  # fmt: skip
-    translator.history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
-    return translator
+    translator = Translator(multimodal, units, attention, learning_rate, seed)
+    return translator.fit(pairs, images, image_model=image_model, epochs=epochs, batch_size=batch_size)
 
 
-def evaluate(translator: Translator, pairs: pd.DataFrame, images=None, split: str = "test") -> dict:
-    """BLEU, exact match (and sense accuracy on ambiguous rows) on one split.
+def evaluate(translator: Translator, pairs: pd.DataFrame, images=None,
+             split: str = "test") -> TranslationScore:  # fmt: skip
+    """BLEU, exact match (and sense accuracy on ambiguous rows) on one split: ``translator.score(...)``.
 
-    Returns a dict with ``bleu``, ``exact_match``, ``n`` and ``hypotheses`` (list of str);
-    when ``pairs`` has ambiguous rows in that split also ``bleu_ambiguous``,
-    ``exact_ambiguous`` and ``sense_accuracy``.
+    Returns a :class:`TranslationScore`.
     """
     if not isinstance(translator, Translator):
         raise TypeError(f"translator: expected a Translator, got {type(translator).__name__}")
-    part = pairs[pairs["split"] == split]
-    if len(part) == 0:
-        raise ValueError(f"split: no rows with split == {split!r}")
-    imgs = np.asarray(images)[part["image_index"].to_numpy()] if translator.multimodal else None
-    hyps = [t.text for t in translator.translate_batch(list(part["en"]), imgs)]
-    refs = list(part["zh"])
-    result = {"n": len(part), "bleu": bleu(hyps, refs), "exact_match": exact_match(hyps, refs),
-              "hypotheses": hyps}  # fmt: skip
-    amb = part["ambiguous"].to_numpy() if "ambiguous" in part else np.zeros(len(part), bool)
-    if amb.any():
-        h = [x for x, a in zip(hyps, amb, strict=False) if a]
-        r = [x for x, a in zip(refs, amb, strict=False) if a]
-        result.update(bleu_ambiguous=bleu(h, r), exact_ambiguous=exact_match(h, r),
-                      sense_accuracy=sense_accuracy(h, list(part.loc[amb, "sense"])))  # fmt: skip
-    return result
+    return translator.score(pairs, images, split)
 
 
 _GLOSS_EXTRA = {"一个": "yi-ge (a)", "的": "de ('s)", "由": "you (by)", "制成": "zhi-cheng (made)",
