@@ -1,9 +1,9 @@
 """Attention and transformers as Keras layers: tokens for every modality, blocks, token-level fusion.
 
 The numpy references are in :mod:`mmteach.attention_numpy` (importable without
-Keras) and are re-exported here; every layer below has a ``numpy_weights()`` method
-that returns its weights in the layout those references take, and the tests check
-that both agree.
+Keras) and the token layers in :mod:`mmteach.tokens`; both are re-exported here.
+Every layer has a ``numpy_weights()`` method that returns its weights in the layout
+those references take, and the tests check that both agree.
 
 Tokens
     :class:`PatchTokens` (image -> patches -> ``Dense``, as ViT), :class:`FrameTokens`
@@ -41,6 +41,8 @@ from keras import layers, ops
 from mmteach.attention_numpy import *  # noqa: F403  (the numpy references)
 from mmteach.attention_numpy import __all__ as _NUMPY_ALL
 from mmteach.attention_numpy import positive_int
+from mmteach.constants import TOKEN_FUSIONS
+from mmteach.tokens import ClsToken, FrameTokens, ModalityEmbedding, PatchTokens, check_rank3, to_float64
 
 __all__ = [
     *_NUMPY_ALL,
@@ -55,206 +57,14 @@ __all__ = [
     "TransformerBlock",
 ]
 
-#: token-level fusion methods, named after the course's three vector-level ones
-TOKEN_FUSIONS = ("parallel", "sequential", "weighted")
-
 
 def _optional_positive(name: str, value) -> int | None:
     return None if value is None else positive_int(name, value)
 
 
-def _np(x) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64)
-
-
 def _plain(x):
     """The same values without a Keras mask attached (masks are handled explicitly)."""
     return ops.add(x, ops.zeros((), dtype=x.dtype))
-
-
-def _rank3(layer_name: str, shape, what: str = "(batch, tokens, d)") -> tuple:
-    if (
-        not isinstance(shape, (list, tuple))
-        or len(shape) != 3
-        or (len(shape) and isinstance(shape[0], (list, tuple)))
-    ):
-        raise ValueError(f"{layer_name}: expected one rank-3 input {what}, got shape {shape}")
-    if shape[-1] is None:
-        raise ValueError(f"{layer_name}: expected a known last dimension, got shape {shape}")
-    return tuple(shape)
-
-
-# =========================================================================== tokens
-
-
-@keras.saving.register_keras_serializable(package="mmteach")
-class PatchTokens(layers.Layer):
-    """Image ``(batch, H, W, C)`` -> patch tokens ``(batch, H/p * W/p, dim)`` (ViT's tokenizer).
-
-    The image is cut into ``patch_size`` x ``patch_size`` patches in reading order
-    (:func:`~mmteach.attention_numpy.patchify`), each patch is flattened and projected
-    by one ``Dense(dim)`` (``projection``).
-
-    Example
-    -------
-    >>> PatchTokens(8, 32)(np.zeros((1, 32, 32, 3), "float32")).shape  # doctest: +SKIP
-    TensorShape([1, 16, 32])
-    """
-
-    def __init__(self, patch_size: int = 8, dim: int = 32, **kwargs):
-        super().__init__(**kwargs)
-        self.patch_size = positive_int("patch_size", patch_size)
-        self.dim = positive_int("dim", dim)
-        self.projection = layers.Dense(self.dim, name="projection")
-
-    def _grid(self, shape):
-        if not isinstance(shape, (list, tuple)) or len(shape) != 4 or any(s is None for s in shape[1:]):
-            raise ValueError(
-                f"{self.name}: expected images (batch, height, width, channels), got shape {shape}"
-            )
-        _, h, w, c = shape
-        if h % self.patch_size or w % self.patch_size:
-            raise ValueError(
-                f"patch_size: expected a divisor of the image size {h}x{w}, got {self.patch_size}"
-            )
-        return h // self.patch_size, w // self.patch_size, c
-
-    def build(self, input_shape):
-        gh, gw, c = self._grid(tuple(input_shape))
-        self.projection.build((None, gh * gw, self.patch_size**2 * c))
-
-    def patches(self, images):
-        """The flattened patches ``(batch, patches, p*p*C)``, before the projection."""
-        gh, gw, c = self._grid(tuple(images.shape))
-        p = self.patch_size
-        x = ops.reshape(images, (-1, gh, p, gw, p, c))
-        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
-        return ops.reshape(x, (-1, gh * gw, p * p * c))
-
-    def call(self, images):
-        return self.projection(self.patches(images))
-
-    def compute_output_shape(self, input_shape):
-        gh, gw, _ = self._grid(tuple(input_shape))
-        return (input_shape[0], gh * gw, self.dim)
-
-    def numpy_weights(self):
-        return _np(self.projection.kernel), _np(self.projection.bias)
-
-    def get_config(self):
-        return {**super().get_config(), "patch_size": self.patch_size, "dim": self.dim}
-
-
-@keras.saving.register_keras_serializable(package="mmteach")
-class FrameTokens(layers.Layer):
-    """Spectrogram ``(batch, frames, bins)`` -> tokens ``(batch, frames/k, dim)``: k frames per token.
-
-    Example
-    -------
-    >>> FrameTokens(3, 32)(np.zeros((1, 30, 65), "float32")).shape  # doctest: +SKIP
-    TensorShape([1, 10, 32])
-    """
-
-    def __init__(self, frames_per_token: int = 3, dim: int = 32, **kwargs):
-        super().__init__(**kwargs)
-        self.frames_per_token = positive_int("frames_per_token", frames_per_token)
-        self.dim = positive_int("dim", dim)
-        self.projection = layers.Dense(self.dim, name="projection")
-
-    def _steps(self, shape):
-        if not isinstance(shape, (list, tuple)) or len(shape) != 3 or shape[1] is None or shape[2] is None:
-            raise ValueError(f"{self.name}: expected spectrograms (batch, frames, bins), got shape {shape}")
-        if shape[1] % self.frames_per_token:
-            raise ValueError(
-                f"frames_per_token: expected a divisor of the {shape[1]} frames, got {self.frames_per_token}"
-            )
-        return shape[1] // self.frames_per_token, shape[2]
-
-    def build(self, input_shape):
-        steps, bins = self._steps(tuple(input_shape))
-        self.projection.build((None, steps, self.frames_per_token * bins))
-
-    def call(self, spectrograms):
-        steps, bins = self._steps(tuple(spectrograms.shape))
-        return self.projection(ops.reshape(spectrograms, (-1, steps, self.frames_per_token * bins)))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self._steps(tuple(input_shape))[0], self.dim)
-
-    def numpy_weights(self):
-        return _np(self.projection.kernel), _np(self.projection.bias)
-
-    def get_config(self):
-        return {**super().get_config(), "frames_per_token": self.frames_per_token, "dim": self.dim}
-
-
-@keras.saving.register_keras_serializable(package="mmteach")
-class ModalityEmbedding(layers.Layer):
-    """Add a learned position embedding (one vector per token index) and a modality-type vector.
-
-    Attention itself does not know the order of its tokens, nor which modality a
-    token came from; these two learned additions tell it. Padding masks pass through.
-
-    Example
-    -------
-    >>> ModalityEmbedding()(np.zeros((2, 16, 32), "float32")).shape  # doctest: +SKIP
-    TensorShape([2, 16, 32])
-    """
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
-        self.position = None
-        self.modality = None
-
-    def build(self, input_shape):
-        shape = _rank3(self.name, tuple(input_shape))
-        if shape[1] is None:
-            raise ValueError(f"{self.name}: expected a known number of tokens, got shape {shape}")
-        init = keras.initializers.RandomNormal(stddev=0.02)
-        self.position = self.add_weight(shape=(shape[1], shape[2]), initializer=init, name="position")
-        self.modality = self.add_weight(shape=(shape[2],), initializer=init, name="modality_type")
-
-    def call(self, tokens):
-        return tokens + self.position[None] + self.modality[None, None]
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    def numpy_weights(self):
-        return _np(self.position), _np(self.modality)
-
-
-@keras.saving.register_keras_serializable(package="mmteach")
-class ClsToken(layers.Layer):
-    """Prepend one learned [CLS] token: ``(batch, T, d) -> (batch, 1 + T, d)``; extends the mask.
-
-    After the transformer, the [CLS] output summarises the whole sequence (BERT, ViT).
-    """
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
-        self.cls = None
-
-    def build(self, input_shape):
-        shape = _rank3(self.name, tuple(input_shape))
-        self.cls = self.add_weight(
-            shape=(shape[2],), initializer=keras.initializers.RandomNormal(stddev=0.02), name="cls"
-        )
-
-    def call(self, tokens):
-        cls = ops.broadcast_to(self.cls[None, None], (ops.shape(tokens)[0], 1, ops.shape(tokens)[2]))
-        return ops.concatenate([ops.cast(cls, tokens.dtype), tokens], axis=1)
-
-    def compute_mask(self, tokens, mask=None):
-        if mask is None:
-            return None
-        return ops.concatenate([ops.ones_like(mask[:, :1]), mask], axis=1)
-
-    def compute_output_shape(self, input_shape):
-        t = None if input_shape[1] is None else input_shape[1] + 1
-        return (input_shape[0], t, input_shape[2])
 
 
 # =========================================================================== the block
@@ -269,11 +79,11 @@ def _attention_mask(query, mask):
 
 
 def _mha_weights(mha) -> list[np.ndarray]:
-    return [_np(w) for w in mha.get_weights()]
+    return [to_float64(w) for w in mha.get_weights()]
 
 
 def _norm_weights(norm):
-    return _np(norm.gamma), _np(norm.beta)
+    return to_float64(norm.gamma), to_float64(norm.beta)
 
 
 @keras.saving.register_keras_serializable(package="mmteach")
@@ -316,7 +126,7 @@ class TransformerBlock(layers.Layer):
         self.mlp_out = None
 
     def build(self, input_shape):
-        shape = _rank3(self.name, tuple(input_shape))
+        shape = check_rank3(self.name, tuple(input_shape))
         d = shape[2]
         key_dim = self.key_dim or max(1, d // self.heads)
         self.attention = layers.MultiHeadAttention(
@@ -349,10 +159,10 @@ class TransformerBlock(layers.Layer):
             "norm2": _norm_weights(self.norm2),
             "attention": _mha_weights(self.attention),
             "mlp": (
-                _np(self.mlp_hidden.kernel),
-                _np(self.mlp_hidden.bias),
-                _np(self.mlp_out.kernel),
-                _np(self.mlp_out.bias),
+                to_float64(self.mlp_hidden.kernel),
+                to_float64(self.mlp_hidden.bias),
+                to_float64(self.mlp_out.kernel),
+                to_float64(self.mlp_out.bias),
             ),  # fmt: skip
         }
 
@@ -429,8 +239,8 @@ class _TokenFusion(layers.Layer):
 
 
 def _encoder_weights(cls, blocks, norm) -> dict:
-    return {"cls": None if cls is None else _np(cls.cls), "blocks": [b.numpy_weights() for b in blocks],
-            "norm": _norm_weights(norm)}  # fmt: skip
+    cls = None if cls is None else to_float64(cls.cls)
+    return {"cls": cls, "blocks": [b.numpy_weights() for b in blocks], "norm": _norm_weights(norm)}
 
 
 def _encode(tokens, mask, cls, blocks, norm, training):
@@ -528,7 +338,15 @@ class SingleStreamFusion(_TokenFusion):
         return _encode(joint, self._joint_mask(inputs, masks), self.cls, self.blocks, self.norm, training)
 
     def attention_maps(self, inputs, mask=None) -> list[np.ndarray]:
-        """Every block's attention weights ``(batch, heads, 1 + T, 1 + T)`` (token 0 = [CLS])."""
+        """Every block's attention weights ``(batch, heads, 1 + T, 1 + T)`` (token 0 = [CLS]).
+
+        Parameters
+        ----------
+        inputs : list of tensors or arrays
+            One ``(batch, tokens_i, d)`` per modality.
+        mask : list of bool arrays or None, optional
+            One padding mask (or None) per modality.
+        """
         inputs = [ops.convert_to_tensor(x, dtype=self.compute_dtype) for x in inputs]
         masks = self._masks(inputs, mask)
         joint_mask = self._joint_mask(inputs, masks)
@@ -537,7 +355,7 @@ class SingleStreamFusion(_TokenFusion):
         maps = []
         for b in self.blocks:
             x, att = b(x, mask=m, return_attention=True)
-            maps.append(_np(att))
+            maps.append(to_float64(att))
         return maps
 
     def compute_output_shape(self, input_shape):
@@ -661,12 +479,28 @@ class CrossAttentionFusion(_TokenFusion):
         return self._forward(inputs, mask, training)[0]
 
     def attention(self, inputs, mask=None) -> np.ndarray:
-        """The last cross-attention layer's weights ``(batch, heads, query tokens, context tokens)``."""
+        """The last cross-attention layer's weights ``(batch, heads, query tokens, context tokens)``.
+
+        Parameters
+        ----------
+        inputs : list of tensors or arrays
+            One ``(batch, tokens_i, d)`` per modality.
+        mask : list of bool arrays or None, optional
+            One padding mask (or None) per modality.
+        """
         inputs = [ops.convert_to_tensor(x, dtype=self.compute_dtype) for x in inputs]
-        return _np(self._forward(inputs, mask, False)[1])
+        return to_float64(self._forward(inputs, mask, False)[1])
 
     def modality_shares(self, inputs, mask=None) -> np.ndarray:
-        """Per sample, the share of attention each context modality gets ``(batch, n_context)``."""
+        """Per sample, the share of attention each context modality gets ``(batch, n_context)``.
+
+        Parameters
+        ----------
+        inputs : list of tensors or arrays
+            One ``(batch, tokens_i, d)`` per modality.
+        mask : list of bool arrays or None, optional
+            One padding mask (or None) per modality.
+        """
         att = self.attention(inputs, mask)
         others = self._others(len(inputs))
         qmask = None if mask is None or mask[self.query] is None else np.asarray(mask[self.query], bool)
@@ -691,10 +525,10 @@ class CrossAttentionFusion(_TokenFusion):
                     "attention": _mha_weights(self.cross_attention[j]),
                     "norm2": _norm_weights(self.norm2[j]),
                     "mlp": (
-                        _np(self.mlp_hidden[j].kernel),
-                        _np(self.mlp_hidden[j].bias),
-                        _np(self.mlp_out[j].kernel),
-                        _np(self.mlp_out[j].bias),
+                        to_float64(self.mlp_hidden[j].kernel),
+                        to_float64(self.mlp_hidden[j].bias),
+                        to_float64(self.mlp_out[j].kernel),
+                        to_float64(self.mlp_out[j].bias),
                     ),
                 }  # fmt: skip
                 for j in range(self.depth)

@@ -31,11 +31,11 @@ Example
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mmteach.validation import check_int
+from mmteach.validation import check_bool, check_instance, check_int, check_real, describe
 
 __all__ = [
     "NEG_INF",
@@ -63,7 +63,15 @@ NEG_INF = -1e9
 
 
 def positive_int(name: str, value: object) -> int:
-    """``value`` as an int >= 1 (sizes, heads, depths), checked by :func:`mmteach.validation.check_int`."""
+    """``value`` as an int >= 1 (sizes, heads, depths), checked by :func:`mmteach.validation.check_int`.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    value : object
+        The value to check.
+    """
     return check_int(name, value, min_value=1)
 
 
@@ -79,6 +87,43 @@ def _array(name: str, value, ndim: int | tuple[int, ...]) -> np.ndarray:
         want = " or ".join(f"{d}-D" for d in dims)
         raise ValueError(f"{name}: expected a {want} array, got shape {arr.shape}")
     return arr
+
+
+def _epsilon(epsilon) -> float:
+    return check_real("epsilon", epsilon, positive=True)
+
+
+def _weights(name: str, weights, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> Mapping:
+    """A dict of weights with (at least) ``keys``, as the layers' ``numpy_weights()`` return."""
+    check_instance(name, weights, Mapping, f" with the keys {list(keys)} (a layer's numpy_weights())")
+    missing = [k for k in keys if k not in weights]
+    if missing:
+        raise ValueError(
+            f"{name}: missing the keys {missing}; expected {list(keys + optional)}, got {list(weights)}"
+        )
+    return weights
+
+
+def _pair(name: str, value, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(gamma, beta) of a LayerNorm over ``width`` numbers."""
+    if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise TypeError(f"{name}: expected a pair (gamma, beta) of a LayerNorm, got {describe(value)}")
+    return _vector(f"{name}[0]", value[0], width), _vector(f"{name}[1]", value[1], width)
+
+
+def _vector(name: str, value, width: int) -> np.ndarray:
+    v = _array(name, value, 1)
+    if v.shape != (width,):
+        raise ValueError(f"{name}: expected shape ({width},) (the tokens' width), got {v.shape}")
+    return v
+
+
+def _per_modality(name: str, value, n: int, what: str = "entry") -> list:
+    if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name}: expected a list with one {what} per modality, got {describe(value)}")
+    if len(value) != n:
+        raise ValueError(f"{name}: expected one {what} per modality ({n}), got {len(value)}")
+    return list(value)
 
 
 def _mask(mask, batch: int, tokens: int, name: str = "mask") -> np.ndarray | None:
@@ -100,12 +145,20 @@ def _mask(mask, batch: int, tokens: int, name: str = "mask") -> np.ndarray | Non
 def softmax(x, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax.
 
+    Parameters
+    ----------
+    x : array-like
+        The scores.
+    axis : int
+        The axis the probabilities sum to 1 along.
+
     Example
     -------
     >>> softmax(np.array([0.0, 0.0]))
     array([0.5, 0.5])
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = _array("x", x, tuple(range(1, 33)))
+    axis = check_int("axis", axis, min_value=-x.ndim, max_value=x.ndim - 1)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
@@ -133,6 +186,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, scale: bool = True):
     [[[0.67, 0.33], [0.33, 0.67]]]
     """
     q, k, v = (_array(n, a, (3, 4)) for n, a in (("q", q), ("k", k), ("v", v)))
+    scale = check_bool("scale", scale)
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(
             f"k: expected the queries' width {q.shape[-1]} in the last axis, got shape {k.shape}"
@@ -203,6 +257,17 @@ def mha_parameter_count(d_model: int, heads: int, key_dim: int, value_dim: int |
     Query, key and value projections ``d_model -> heads * key_dim`` (with biases),
     and an output projection ``heads * value_dim -> d_model`` (with bias).
 
+    Parameters
+    ----------
+    d_model : int
+        Width of the inputs (and outputs).
+    heads : int
+        Attention heads.
+    key_dim : int
+        Width of each head's queries and keys.
+    value_dim : int, optional
+        Width of each head's values (default ``key_dim``).
+
     Example
     -------
     >>> mha_parameter_count(32, 2, 16)
@@ -219,15 +284,26 @@ def mha_parameter_count(d_model: int, heads: int, key_dim: int, value_dim: int |
 def layer_norm(x, gamma, beta, epsilon: float = 1e-6) -> np.ndarray:
     """Normalise each token's vector to mean 0 and variance 1, then scale and shift.
 
+    Parameters
+    ----------
+    x : array ``(..., d)``
+        Token vectors.
+    gamma, beta : arrays ``(d,)``
+        The learned scale and shift.
+    epsilon : float
+        Added to the variance in every LayerNorm.
+
     Example
     -------
     >>> layer_norm(np.array([[1.0, 3.0]]), np.ones(2), np.zeros(2)).round(3)
     array([[-1.,  1.]])
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = _array("x", x, (1, 2, 3, 4))
+    gamma, beta = _vector("gamma", gamma, x.shape[-1]), _vector("beta", beta, x.shape[-1])
+    epsilon = _epsilon(epsilon)
     mean = x.mean(axis=-1, keepdims=True)
     var = x.var(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + epsilon) * np.asarray(gamma) + np.asarray(beta)
+    return (x - mean) / np.sqrt(var + epsilon) * gamma + beta
 
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -236,12 +312,17 @@ _erf = np.vectorize(math.erf, otypes=[np.float64])
 def gelu(x) -> np.ndarray:
     """The Gaussian error linear unit ``x * Phi(x)`` (exact form, as ``keras.activations.gelu``).
 
+    Parameters
+    ----------
+    x : array-like
+        Any shape.
+
     Example
     -------
     >>> gelu(np.array([-1.0, 0.0, 1.0])).round(3)
     array([-0.159,  0.   ,  0.841])
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = _array("x", x, tuple(range(0, 33)))
     return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
 
 
@@ -270,11 +351,21 @@ def transformer_block(x, weights: dict, heads: int, mask=None, epsilon: float = 
     (1, 3, 4)
     """
     x = _array("x", x, 3)
-    h = layer_norm(x, *weights["norm1"], epsilon=epsilon)
+    weights = _weights("weights", weights, ("norm1", "attention", "norm2", "mlp"))
+    heads, epsilon = positive_int("heads", heads), _epsilon(epsilon)
+    _mask(mask, x.shape[0], x.shape[1])
+    h = layer_norm(x, *_pair("weights['norm1']", weights["norm1"], x.shape[-1]), epsilon=epsilon)
     x = x + multi_head_attention(h, h, weights["attention"], heads, mask=mask)[0]
-    w1, b1, w2, b2 = (np.asarray(a, dtype=np.float64) for a in weights["mlp"])
-    h = layer_norm(x, *weights["norm2"], epsilon=epsilon)
-    return x + gelu(h @ w1 + b1) @ w2 + b2
+    h = layer_norm(x, *_pair("weights['norm2']", weights["norm2"], x.shape[-1]), epsilon=epsilon)
+    return x + _mlp("weights['mlp']", weights["mlp"], h)
+
+
+def _mlp(name: str, weights, h: np.ndarray) -> np.ndarray:
+    """``W2 gelu(W1 h + b1) + b2`` with ``weights = (W1, b1, W2, b2)``."""
+    if isinstance(weights, (str, Mapping)) or not isinstance(weights, Sequence) or len(weights) != 4:
+        raise TypeError(f"{name}: expected the four arrays (W1, b1, W2, b2), got {describe(weights)}")
+    w1, b1, w2, b2 = (_array(f"{name}[{i}]", a, (1, 2)) for i, a in enumerate(weights))
+    return gelu(h @ w1 + b1) @ w2 + b2
 
 
 def transformer_encoder(tokens, weights: dict, heads: int, mask=None, epsilon: float = 1e-6) -> np.ndarray:
@@ -282,16 +373,35 @@ def transformer_encoder(tokens, weights: dict, heads: int, mask=None, epsilon: f
 
     ``weights``: ``cls`` ``(d,)`` (omit or None for no [CLS] token), ``blocks`` (list of
     :func:`transformer_block` weights) and ``norm`` (gamma, beta). Output 0 is the [CLS] vector.
+
+    Parameters
+    ----------
+    tokens : array ``(batch, tokens, d)``
+        The input tokens.
+    weights : dict
+        As described above (``mmteach.attention`` layers' ``numpy_weights()``).
+    heads : int
+        Attention heads.
+    mask : bool array ``(batch, tokens)``, optional
+        False marks padding.
+    epsilon : float
+        Added to the variance in every LayerNorm.
     """
     x = _array("tokens", tokens, 3)
+    weights = _weights("weights", weights, ("blocks", "norm"), optional=("cls",))
+    heads, epsilon = positive_int("heads", heads), _epsilon(epsilon)
     m = _mask(mask, x.shape[0], x.shape[1])
+    if isinstance(weights["blocks"], (str, Mapping)) or not isinstance(weights["blocks"], Sequence):
+        raise TypeError(
+            f"weights: expected weights['blocks'] to be a list of blocks, got {describe(weights['blocks'])}"
+        )
     if weights.get("cls") is not None:
-        cls = np.broadcast_to(np.asarray(weights["cls"], dtype=np.float64), (len(x), 1, x.shape[2]))
+        cls = np.broadcast_to(_vector("weights['cls']", weights["cls"], x.shape[2]), (len(x), 1, x.shape[2]))
         x = np.concatenate([cls, x], axis=1)
         m = None if m is None else np.concatenate([np.ones((len(x), 1), bool), m], axis=1)
     for block in weights["blocks"]:
         x = transformer_block(x, block, heads, mask=m, epsilon=epsilon)
-    return layer_norm(x, *weights["norm"], epsilon=epsilon)
+    return layer_norm(x, *_pair("weights['norm']", weights["norm"], x.shape[-1]), epsilon=epsilon)
 
 
 # =========================================================================== tokens
@@ -302,6 +412,13 @@ def patchify(images, patch_size: int) -> np.ndarray:
 
     Patches are numbered in reading order (left to right, top to bottom); inside a
     patch the numbers are row by row, pixel by pixel, channel by channel.
+
+    Parameters
+    ----------
+    images : array ``(n, H, W, C)``
+        The images.
+    patch_size : int
+        The side of a patch, a divisor of ``H`` and ``W``.
 
     Example
     -------
@@ -319,6 +436,13 @@ def patchify(images, patch_size: int) -> np.ndarray:
 
 def frames_to_tokens(spectrograms, frames_per_token: int) -> np.ndarray:
     """Group consecutive spectrogram frames into tokens: ``(n, T, F) -> (n, T / k, k * F)``.
+
+    Parameters
+    ----------
+    spectrograms : array ``(n, T, F)``
+        Frames over time.
+    frames_per_token : int
+        Consecutive frames per token, a divisor of ``T``.
 
     Example
     -------
@@ -348,9 +472,7 @@ def _token_lists(tokens, masks, name: str = "tokens"):
         raise ValueError(
             f"{name}: expected the same batch size and width, got shapes {[x.shape for x in xs]}"
         )
-    masks = [None] * len(xs) if masks is None else list(masks)
-    if len(masks) != len(xs):
-        raise ValueError(f"masks: expected one mask (or None) per modality ({len(xs)}), got {len(masks)}")
+    masks = [None] * len(xs) if masks is None else _per_modality("masks", masks, len(xs), "mask (or None)")
     masks = [
         _mask(m, x.shape[0], x.shape[1], f"masks[{i}]")
         for i, (x, m) in enumerate(zip(xs, masks, strict=True))
@@ -369,10 +491,21 @@ def parallel_token_fusion(tokens, weights, heads: int, masks=None) -> np.ndarray
 
     ``weights[i]`` is modality i's encoder (see :func:`transformer_encoder`).
     Returns ``(batch, n_modalities * d)``.
+
+    Parameters
+    ----------
+    tokens : list of arrays ``(batch, tokens_i, d)``
+        One per modality.
+    weights : list of dicts
+        One encoder per modality (:func:`transformer_encoder`).
+    heads : int
+        Attention heads.
+    masks : list of bool arrays or None, optional
+        One mask (or None) per modality.
     """
     xs, masks = _token_lists(tokens, masks)
-    if len(weights) != len(xs):
-        raise ValueError(f"weights: expected one encoder per modality ({len(xs)}), got {len(weights)}")
+    weights = _per_modality("weights", weights, len(xs), "encoder")
+    heads = positive_int("heads", heads)
     return np.concatenate(
         [transformer_encoder(x, w, heads, m)[:, 0] for x, w, m in zip(xs, weights, masks, strict=True)],
         axis=-1,
@@ -384,21 +517,33 @@ def single_stream_fusion(tokens, weights, heads: int, masks=None) -> np.ndarray:
 
     The token sequences are concatenated (modality 0 first) behind one [CLS]
     token; the [CLS] output ``(batch, d)`` is the fused vector.
+
+    Parameters
+    ----------
+    tokens : list of arrays ``(batch, tokens_i, d)``
+        One per modality.
+    weights : dict
+        The one encoder's weights (:func:`transformer_encoder`).
+    heads : int
+        Attention heads.
+    masks : list of bool arrays or None, optional
+        One mask (or None) per modality.
     """
     xs, masks = _token_lists(tokens, masks)
+    heads = positive_int("heads", heads)
     joint = np.concatenate(xs, axis=1)
     mask = None if all(m is None for m in masks) else _full(masks, xs)
     return transformer_encoder(joint, weights, heads, mask)[:, 0]
 
 
-def _cross_layer(q, ctx, w, heads, ctx_mask, epsilon):
-    hq = layer_norm(q, *w["norm_query"], epsilon=epsilon)
-    hc = layer_norm(ctx, *w["norm_context"], epsilon=epsilon)
+def _cross_layer(q, ctx, w, heads, ctx_mask, epsilon, name):
+    w = _weights(name, w, ("norm_query", "norm_context", "attention", "norm2", "mlp"))
+    hq = layer_norm(q, *_pair(f"{name}['norm_query']", w["norm_query"], q.shape[-1]), epsilon=epsilon)
+    hc = layer_norm(ctx, *_pair(f"{name}['norm_context']", w["norm_context"], ctx.shape[-1]), epsilon=epsilon)
     out, att = multi_head_attention(hq, hc, w["attention"], heads, mask=ctx_mask)
     q = q + out
-    w1, b1, w2, b2 = (np.asarray(a, dtype=np.float64) for a in w["mlp"])
-    h = layer_norm(q, *w["norm2"], epsilon=epsilon)
-    return q + gelu(h @ w1 + b1) @ w2 + b2, att
+    h = layer_norm(q, *_pair(f"{name}['norm2']", w["norm2"], q.shape[-1]), epsilon=epsilon)
+    return q + _mlp(f"{name}['mlp']", w["mlp"], h), att
 
 
 def cross_attention_fusion(tokens, weights, heads: int, masks=None, query: int = 0, epsilon: float = 1e-6):
@@ -411,23 +556,41 @@ def cross_attention_fusion(tokens, weights, heads: int, masks=None, query: int =
     and the query tokens are averaged (padding excluded) after a final LayerNorm.
     With one modality it attends to itself.
 
+    Parameters
+    ----------
+    tokens : list of arrays ``(batch, tokens_i, d)``
+        One per modality.
+    weights : dict
+        ``encoders`` (one list of blocks per modality), ``layers`` (the cross-attention
+        layers) and ``norm``, as ``CrossAttentionFusion.numpy_weights()`` returns them.
+    heads : int
+        Attention heads.
+    masks : list of bool arrays or None, optional
+        One mask (or None) per modality.
+    query : int
+        The modality whose tokens ask (e.g. the caption).
+    epsilon : float
+        Added to the variance in every LayerNorm.
+
     Returns
     -------
     fused ``(batch, d)`` and the last layer's attention ``(batch, heads, query tokens, context tokens)``
     """
     xs, masks = _token_lists(tokens, masks)
-    if isinstance(query, bool) or not isinstance(query, (int, np.integer)) or not 0 <= query < len(xs):
-        raise ValueError(f"query: expected a modality index in 0..{len(xs) - 1}, got {query!r}")
-    for i, blocks in enumerate(weights["encoders"]):
+    query = check_int("query", query, min_value=0, max_value=len(xs) - 1)
+    weights = _weights("weights", weights, ("encoders", "layers", "norm"))
+    heads, epsilon = positive_int("heads", heads), _epsilon(epsilon)
+    encoders = _per_modality("weights['encoders']", weights["encoders"], len(xs))
+    for i, blocks in enumerate(encoders):
         for block in blocks:
             xs[i] = transformer_block(xs[i], block, heads, mask=masks[i], epsilon=epsilon)
     others = [i for i in range(len(xs)) if i != query] or [query]
     ctx = np.concatenate([xs[i] for i in others], axis=1)
     ctx_mask = _full([masks[i] for i in others], [xs[i] for i in others])
     q, att = xs[query], None
-    for w in weights["layers"]:
-        q, att = _cross_layer(q, ctx, w, heads, ctx_mask, epsilon)
-    q = layer_norm(q, *weights["norm"], epsilon=epsilon)
+    for j, w in enumerate(weights["layers"]):
+        q, att = _cross_layer(q, ctx, w, heads, ctx_mask, epsilon, f"weights['layers'][{j}]")
+    q = layer_norm(q, *_pair("weights['norm']", weights["norm"], q.shape[-1]), epsilon=epsilon)
     qm = np.ones(q.shape[:2]) if masks[query] is None else masks[query].astype(np.float64)
     return (q * qm[..., None]).sum(axis=1) / qm.sum(axis=1, keepdims=True), att
 
@@ -452,7 +615,11 @@ def modality_shares(attention, token_counts: Sequence[int], query_mask=None) -> 
     [[0.4, 0.6]]
     """
     a = _array("attention", attention, 4)
-    counts = [positive_int("token_counts", int(c)) for c in token_counts]
+    if isinstance(token_counts, (str, Mapping)) or not isinstance(token_counts, Sequence | np.ndarray):
+        raise TypeError(
+            f"token_counts: expected a list of ints, one per context modality, got {describe(token_counts)}"
+        )
+    counts = [positive_int(f"token_counts[{i}]", c) for i, c in enumerate(token_counts)]
     if sum(counts) != a.shape[-1]:
         raise ValueError(f"token_counts: expected counts summing to {a.shape[-1]} keys, got {counts}")
     per_query = a.mean(axis=1)  # (batch, queries, keys), averaged over heads

@@ -36,13 +36,57 @@ __all__ = ["CourseModel", "course_models", "cost_table", "multiply_adds", "time_
 
 
 def _shape(layer, seen: dict[int, object]) -> tuple | list | None:
-    """The input shape ``layer`` saw in the recorded call, else the shape Keras built it for."""
+    """The input shape ``layer`` saw in the recorded call, else its input's shape in the model's graph."""
     if id(layer) in seen:
         return seen[id(layer)]
-    shapes = getattr(layer, "_build_shapes_dict", None) or {}
-    if not shapes:
+    try:
+        given = layer.input  # public, for a layer called once in a functional graph
+    except (AttributeError, ValueError):
         return None
-    return next(iter(shapes.values()))
+    if isinstance(given, list | tuple):
+        return [tuple(x.shape) for x in given]
+    return tuple(given.shape) if hasattr(given, "shape") else None
+
+
+def _sublayers(layer) -> list:
+    """The layers ``layer`` holds directly, through public Keras API and public attributes.
+
+    A model lists them in ``layers``; a custom layer keeps its sublayers as attributes
+    (``self.projection = Dense(...)``, ``self.blocks = [...]``), each a layer or a list,
+    tuple or dict of layers.
+    """
+    from keras import Model, layers
+
+    if isinstance(layer, Model):
+        return list(layer.layers)
+    if isinstance(layer, layers.MultiHeadAttention):  # its projections, through the public properties
+        return [layer.query_dense, layer.key_dense, layer.value_dense, layer.output_dense]
+    found = []
+    for name, value in vars(layer).items():
+        if name.startswith("_"):
+            continue
+        items = (
+            value.values()
+            if isinstance(value, dict)
+            else value
+            if isinstance(value, list | tuple)
+            else [value]
+        )
+        found += [x for x in items if isinstance(x, layers.Layer) and x is not layer]
+    return found
+
+
+def _all_sublayers(layer) -> list:
+    """Every layer inside ``layer``, depth first, each once."""
+    out, seen, stack = [], {id(layer)}, list(reversed(_sublayers(layer)))
+    while stack:
+        sub = stack.pop()
+        if id(sub) in seen:
+            continue
+        seen.add(id(sub))
+        out.append(sub)
+        stack += reversed(_sublayers(sub))
+    return out
 
 
 def _prod(dims) -> int:
@@ -71,19 +115,18 @@ def _layer_macs(layer, seen: dict[int, object]) -> int | None:
         return _prod(out[1:-1]) * int(np.prod(layer.kernel.shape))
     if isinstance(layer, layers.MultiHeadAttention):
         # the four projections, the scores q.k and the weighted sum of the values
-        q, k = _shape(layer._query_dense, seen), _shape(layer._key_dense, seen)
+        q, k = _shape(layer.query_dense, seen), _shape(layer.key_dense, seen)
         t = _prod(q[1:2]) if q is not None else 1
         s = _prod(k[1:2]) if k is not None else 1
         size = {name: int(np.prod(getattr(layer, name).kernel.shape))
-                for name in ("_query_dense", "_key_dense", "_value_dense", "_output_dense")}  # fmt: skip
-        projections = t * (size["_query_dense"] + size["_output_dense"])
-        projections += s * (size["_key_dense"] + size["_value_dense"])
+                for name in ("query_dense", "key_dense", "value_dense", "output_dense")}  # fmt: skip
+        projections = t * (size["query_dense"] + size["output_dense"])
+        projections += s * (size["key_dense"] + size["value_dense"])
         return projections + 2 * t * s * layer.num_heads * layer.key_dim
     if isinstance(layer, layers.Attention | layers.AdditiveAttention) and shape is not None:
         query, value = shape[0], shape[1]
         return 2 * _prod(query[1:2]) * _prod(value[1:2]) * int(query[-1])
-    subs = list(layer._flatten_layers(include_self=False, recursive=False))
-    if subs:
+    if _sublayers(layer):
         return None
     # any other layer with weights: each weight matrix used once per sample
     return sum(int(np.prod(w.shape)) for w in layer.weights if len(w.shape) >= 2 and "bias" not in w.name)
@@ -114,8 +157,7 @@ def _record_shapes(model, inputs) -> dict[int, object]:
 
         return recording
 
-    nested = model._flatten_layers(include_self=False, recursive=True)
-    patched = [lay for lay in nested if "call" not in vars(lay)]
+    patched = [lay for lay in _all_sublayers(model) if "call" not in vars(lay)]
     for lay in patched:
         object.__setattr__(lay, "call", recorder(lay, lay.call))
     try:
@@ -124,6 +166,29 @@ def _record_shapes(model, inputs) -> dict[int, object]:
         for lay in patched:
             object.__delattr__(lay, "call")
     return seen
+
+
+def _placeholder_batch(model):
+    """One sample in the shapes a functional model declares (unknown lengths: 1), or None.
+
+    Floats are zeros; integer inputs (token ids) are ones, a real token rather than padding.
+    """
+    try:
+        declared = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not declared:
+        return None
+
+    def zeros(t):
+        shape, dtype = [1 if d is None else int(d) for d in t.shape], str(t.dtype)
+        return np.ones(shape, dtype) if "int" in dtype else np.zeros(shape, dtype)
+
+    names = [t.name for t in declared]
+    structure = getattr(model, "input", None)
+    if isinstance(structure, dict):
+        return {name: zeros(t) for name, t in zip(names, declared, strict=True)}
+    return [zeros(t) for t in declared] if len(declared) > 1 else zeros(declared[0])
 
 
 def _one(x):
@@ -138,7 +203,15 @@ def multiply_adds(model, inputs=None) -> int:
     """Multiply-adds per sample of a built Keras model (forward pass, weight layers).
 
     ``inputs`` (a batch the model accepts) fills in sequence lengths the model leaves
-    open (``None``); without it, a recurrent layer of unknown length counts one step.
+    open (``None``); without it, each length the model leaves open counts as 1 (one
+    word, one frame), so a recurrent layer of unknown length counts one step.
+
+    Parameters
+    ----------
+    model : keras.Model or keras.layers.Layer
+        A built model (called once, or with declared inputs).
+    inputs : array, list or dict of arrays, optional
+        A batch the model accepts (only its first sample is used).
 
     Example
     -------
@@ -156,6 +229,8 @@ def multiply_adds(model, inputs=None) -> int:
     if inputs is not None and not isinstance(inputs, dict | list | tuple | np.ndarray):
         expected = "a batch (an array, a list or a dict of arrays)"
         raise TypeError(f"inputs: expected {expected}, got {describe(inputs)}")
+    if inputs is None:
+        inputs = _placeholder_batch(model)
     shapes = _record_shapes(model, _one(inputs)) if inputs is not None else {}
     total, seen = 0, set()
 
@@ -168,16 +243,22 @@ def multiply_adds(model, inputs=None) -> int:
         if macs is not None:
             total += macs
             return
-        for sub in layer._flatten_layers(include_self=False, recursive=False):
+        for sub in _sublayers(layer):
             visit(sub)
 
-    for sub in model._flatten_layers(include_self=False, recursive=False):
+    for sub in _sublayers(model):
         visit(sub)
     return int(total)
 
 
 def count_params(model) -> int:
-    """Trainable parameters (numbers the optimiser changes); see :func:`mmteach.models.count_params`."""
+    """Trainable parameters (numbers the optimiser changes); see :func:`mmteach.models.count_params`.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built model.
+    """
     from mmteach.models import count_params as trainable_parameters
 
     return trainable_parameters(model)
@@ -205,6 +286,7 @@ def _batch(n: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
+# Size, on purpose: one builder per model of the course, a flat list to read next to the notebooks.
 def course_models(vocab_size: int = 114, batch: int = 32) -> list[CourseModel]:
     """Every model the course builds, as builders (nothing is built or trained here).
 
@@ -213,6 +295,13 @@ def course_models(vocab_size: int = 114, batch: int = 32) -> list[CourseModel]:
     (04-06), then every application module of :mod:`mmteach.applications` that can
     be imported and that this function knows how to build (07 onwards).
 
+    Parameters
+    ----------
+    vocab_size : int
+        Vocabulary of the text models.
+    batch : int
+        Samples in each builder's example batch.
+
     Example
     -------
     >>> [m.name for m in course_models()][:3]  # doctest: +SKIP
@@ -220,8 +309,8 @@ def course_models(vocab_size: int = 114, batch: int = 32) -> list[CourseModel]:
     """
     import importlib
 
-    from mmteach.fusion import WEIGHTED_MODES
-    from mmteach.models import FUSIONS, MODALITIES, build_multimodal_model
+    from mmteach.constants import FUSIONS, MODALITIES, RNN_KINDS, WEIGHTED_MODES
+    from mmteach.models import build_multimodal_model
 
     vocab_size = check_int("vocab_size", vocab_size, min_value=3)
     batch = check_int("batch", batch, min_value=1)
@@ -242,7 +331,7 @@ def course_models(vocab_size: int = 114, batch: int = 32) -> list[CourseModel]:
         return build
 
     out.append(CourseModel("image CNN", "02", unimodal("image", None)))
-    for rnn in ("gru", "lstm", "simple"):
+    for rnn in sorted(RNN_KINDS):  # gru, lstm, simple
         out.append(CourseModel(f"text {'SimpleRNN' if rnn == 'simple' else rnn.upper()}", "03",
                                unimodal("text", rnn)))  # fmt: skip
     out.append(CourseModel("audio GRU", "03", unimodal("audio", None)))
@@ -362,6 +451,13 @@ def cost_table(models: list[CourseModel] | None = None, timing: bool = False):
     Columns: ``model``, ``notebook``, ``parameters``, ``MACs/sample``, ``MFLOPs/sample``
     (``2 * MACs / 1e6``). With ``timing=True``, returns ``(costs, times)``: the second table as
     :func:`time_and_memory` makes it, from the same models (each is built once).
+
+    Parameters
+    ----------
+    models : list of CourseModel, optional
+        Default :func:`course_models`.
+    timing : bool
+        Also time one training step of each model.
     """
     import pandas as pd
 
@@ -413,6 +509,13 @@ def time_and_memory(models: list[CourseModel] | None = None, repeats: int = 1):
     does not depend on the loss). ``memory MB`` is the growth of the process's resident
     memory while building the model and taking the steps (0 when already reserved).
     The fastest of ``repeats`` steps after a warm-up step is kept.
+
+    Parameters
+    ----------
+    models : list of CourseModel, optional
+        Default :func:`course_models`.
+    repeats : int
+        Training steps timed per model (the fastest counts).
     """
     import pandas as pd
 

@@ -126,7 +126,13 @@ COURSE: tuple[Lesson, ...] = (
 
 
 def lesson(name: str) -> Lesson:
-    """Find a lesson by number ("4", "04"), slug ("fusion") or file name."""
+    """Find a lesson by number ("4", "04"), slug ("fusion") or file name.
+
+    Parameters
+    ----------
+    name : str or int
+        ``4``, ``"04"``, ``"fusion"``, ``"04_fusion"`` or ``"04_fusion.ipynb"``.
+    """
     key = str(name).strip().removesuffix(".ipynb").split("/")[-1]
     for item in COURSE:
         if key in {str(item.number), f"{item.number:02d}", item.slug, item.filename[:-6]}:

@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import tempfile
-import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,45 +32,48 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mmteach.cleaning import RANGES, clean_metadata, normalise_category, scrub_pii  # noqa: F401 (API)
+from mmteach.constants import (  # noqa: F401 (defined once there, part of this module's API too)
+    AUDIO_SAMPLES,
+    CATEGORIES,
+    CLASS_NAMES,
+    COLOURS,
+    IMAGE_SIZE,
+    MATERIALS,
+    METADATA_COLUMNS,
+    N_SAMPLES,
+    SAMPLE_RATE,
+    SEED,
+    SHAPES,
+    SIZES,
+    SPLITS,
+)
+from mmteach.files import (  # noqa: F401 (the bundled files: part of this module's API too)
+    DataError,
+    cache_dir,
+    default_root,
+    encode_png,
+    encode_wav,
+    read_checked,
+    read_manifest,
+    read_png,
+    read_wav,
+    restore_hint,
+    sha256_file,
+    verify_snapshot,
+    write_atomic,
+)
+from mmteach.public_datasets import KERAS_DATASETS, load_digits_images, load_keras_dataset  # noqa: F401
 from mmteach.validation import (
-    check_array,
-    check_bool,
-    check_choice,
     check_instance,
     check_int,
     check_path,
     check_real,
-    check_str,
-    check_str_sequence,
     describe,
 )
 
 GENERATOR_VERSION = 1
-SHAPES = ("circle", "square", "triangle")
-MATERIALS = ("metal", "wood", "rubber")
-COLOURS = ("red", "green", "blue", "yellow")
-SIZES = ("small", "large")
-CLASS_NAMES = tuple(f"{s}_{m}" for s in SHAPES for m in MATERIALS)
-IMAGE_SIZE = 32
-SAMPLE_RATE = 8000
-AUDIO_SAMPLES = 2000  # 0.25 s at 8 kHz
-N_SAMPLES = 3000
-SEED = 0
-SPLITS = ("train", "val", "test")
 _BLOCK = 100  # samples are generated in blocks so that make_shapes_world(n) is a prefix of (m > n)
-
-# Categorical columns and the values they may take once clean.
-CATEGORIES = {"shape": SHAPES, "material": MATERIALS, "colour": COLOURS, "size": SIZES}
-# Valid ranges of the numeric columns, inclusive.
-RANGES = {"radius_px": (3.0, 12.0), "x": (0.0, float(IMAGE_SIZE)), "y": (0.0, float(IMAGE_SIZE))}
-METADATA_COLUMNS = (
-    "id", "split", "shape", "colour", "size", "radius_px", "x", "y", "rotation_deg",
-    "material", "caption_en", "caption_zh", "image", "audio",
-)  # fmt: skip
-
-
-class DataError(RuntimeError):
-    """A bundled or cached data file is missing, corrupt or does not match its checksum."""
 
 
 # --------------------------------------------------------------------------- container
@@ -130,7 +130,13 @@ class ShapesWorld:
         return self.meta["caption_zh"].fillna("").astype(str).tolist()
 
     def subset(self, index: Sequence[int] | np.ndarray) -> ShapesWorld:
-        """Rows ``index`` (integer positions or a boolean mask) as a new ShapesWorld."""
+        """Rows ``index`` (integer positions or a boolean mask) as a new ShapesWorld.
+
+        Parameters
+        ----------
+        index : sequence of int or bool mask
+            The rows to keep.
+        """
         if index is None or isinstance(index, (str, bytes)):
             raise TypeError(f"index: expected integer positions or a boolean mask, got {describe(index)}")
         index = np.asarray(index)
@@ -151,7 +157,13 @@ class ShapesWorld:
         )
 
     def split(self, name: str) -> ShapesWorld:
-        """The ``train``, ``val`` or ``test`` part."""
+        """The ``train``, ``val`` or ``test`` part.
+
+        Parameters
+        ----------
+        name : ``"train"``, ``"val"`` or ``"test"``
+            The split.
+        """
         if name not in SPLITS:
             raise ValueError(f"name: expected one of {SPLITS}, got {name!r}")
         return self.subset(self.meta["split"].to_numpy() == name)
@@ -416,6 +428,13 @@ def plant_problems(meta: pd.DataFrame, seed: int = SEED) -> tuple[pd.DataFrame, 
     numbers, references to missing files, empty captions and fake personal data
     (e-mail addresses and phone numbers) in captions.
 
+    Parameters
+    ----------
+    meta : pandas.DataFrame
+        Clean metadata (``make_shapes_world(n).meta``).
+    seed : int
+        Seeds where the problems go.
+
     Returns
     -------
     raw : pandas.DataFrame
@@ -484,252 +503,22 @@ def plant_problems(meta: pd.DataFrame, seed: int = SEED) -> tuple[pd.DataFrame, 
     return raw, pd.DataFrame(log, columns=["id", "column", "problem", "value"])
 
 
-# --------------------------------------------------------------------------- cleaning rules
-
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"\+?\d[\d ()-]{6,}\d")
-_CONTACT_WORDS = re.compile(r"\s*(?:-\s*)?\b(?:contact|call|email me:?|phone)\s*(?=\[)")
-_SPELLING = {"wooden": "wood"}
-
-
-def scrub_pii(text: str) -> str:
-    """Replace e-mail addresses by ``[email]`` and phone numbers by ``[phone]``.
-
-    Example
-    -------
-    >>> scrub_pii("a red box - contact anna.li@example.com")
-    'a red box - contact [email]'
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"text: expected str, got {type(text).__name__}")
-    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
-
-
-def normalise_category(value: object) -> object:
-    """Lower-case and strip a category label and map known variants (``wooden`` -> ``wood``)."""
-    if not isinstance(value, str):
-        return value
-    v = value.strip().lower()
-    return _SPELLING.get(v, v)
-
-
-def clean_metadata(raw: pd.DataFrame, available_ids: set[str] | None = None) -> pd.DataFrame:
-    """Apply the data card's cleaning rules to the raw metadata table.
-
-    1. Normalise category spellings; 2. drop exact duplicate rows; 3. drop rows
-    whose files are not in ``available_ids``; 4. out-of-range numbers become
-    missing; 5. impute missing numbers with the training split's median and a
-    missing colour as ``"unknown"``; 6. drop rows without shape or material (the
-    label is unknown); 7. scrub personal data from captions; 8. add ``label``.
-
-    Example
-    -------
-    >>> sw = make_shapes_world(50)
-    >>> raw, _ = plant_problems(sw.meta)
-    >>> clean = clean_metadata(raw, set(sw.meta["id"]))
-    >>> clean["id"].is_unique
-    True
-    """
-    check_instance("raw", raw, pd.DataFrame, " (e.g. load_raw_metadata())")
-    missing = [c for c in METADATA_COLUMNS if c not in raw.columns]
-    if missing:
-        raise ValueError(f"raw: missing columns {missing}; expected {list(METADATA_COLUMNS)}")
-    df = raw.loc[:, list(METADATA_COLUMNS)].copy()
-    for column in CATEGORIES:
-        df[column] = df[column].map(normalise_category)
-    df = df.drop_duplicates().reset_index(drop=True)
-    if available_ids is not None:
-        available_ids = set(check_str_sequence("available_ids", available_ids, non_empty=False))
-        df = df[df["id"].isin(available_ids)]
-    if df["id"].duplicated().any():
-        raise ValueError(
-            f"raw: ids appear with different contents: {df.loc[df['id'].duplicated(), 'id'].tolist()[:5]}"
-        )
-    for column, (low, high) in RANGES.items():
-        df[column] = pd.to_numeric(df[column], errors="coerce")
-        df.loc[(df[column] < low) | (df[column] > high), column] = np.nan
-    train = df["split"] == "train"
-    for column in RANGES:
-        df[column] = df[column].fillna(df.loc[train, column].median())
-    df["colour"] = df["colour"].fillna("unknown")
-    df = df.dropna(subset=["shape", "material"])
-    for column in ("shape", "material"):
-        bad = ~df[column].isin(CATEGORIES[column])
-        if bad.any():
-            raise ValueError(f"raw: unknown {column} values {sorted(df.loc[bad, column].unique())}")
-    df["caption_en"] = df["caption_en"].fillna("").astype(str).map(scrub_pii)
-    df["caption_zh"] = df["caption_zh"].fillna("").astype(str)
-    df["label"] = [
-        SHAPES.index(s) * len(MATERIALS) + MATERIALS.index(m)
-        for s, m in zip(df["shape"], df["material"], strict=True)
-    ]
-    df["label_name"] = np.asarray(CLASS_NAMES)[df["label"].to_numpy(dtype=int)]
-    return df.sort_values("id").reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- files
-
-
-def default_root() -> Path:
-    """The bundled snapshot folder (``$MMTEACH_DATA`` if set)."""
-    env = os.environ.get("MMTEACH_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "data" / "shapes_world"
-
-
-def cache_dir() -> Path:
-    """Where decoded arrays are cached (``$MMTEACH_CACHE`` or ``~/.cache/mmteach``)."""
-    env = os.environ.get("MMTEACH_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "mmteach"
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of a ``(h, w, 3)`` uint8 image."""
-    from PIL import Image
-
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image: expected a (h, w, 3) uint8 array, got {image.shape} {image.dtype}")
-    buffer = io.BytesIO()
-    Image.fromarray(image, mode="RGB").save(buffer, format="PNG", optimize=False, compress_level=9)
-    return buffer.getvalue()
-
-
-def read_png(path: str | Path) -> np.ndarray:
-    """Decode a PNG file into a ``(h, w, 3)`` uint8 array; a clear DataError otherwise."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = check_path("path", path)
-    if not path.is_file():
-        raise DataError(f"{path}: image file not found")
-    try:
-        with Image.open(path) as img:
-            if img.format != "PNG":
-                raise DataError(f"{path}: expected a PNG image, got {img.format}")
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from None
-
-
-def encode_wav(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """16-bit mono PCM WAV bytes of a float waveform in [-1, 1]."""
-    waveform = check_array("waveform", waveform, ndim=1, non_empty=False, dtype=np.float64)
-    sample_rate = check_int("sample_rate", sample_rate, min_value=1)
-    pcm = np.round(np.clip(waveform, -1, 1) * 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        w.writeframes(pcm.tobytes())
-    return buffer.getvalue()
-
-
-def read_wav(path: str | Path, sample_rate: int | None = SAMPLE_RATE) -> np.ndarray:
-    """Decode a 16-bit mono WAV file into float32 in [-1, 1].
-
-    Raises DataError naming the file if it is missing, not a WAV file, not
-    16-bit mono, or (when ``sample_rate`` is given) recorded at another rate.
-    """
-    path = check_path("path", path)
-    if sample_rate is not None:
-        sample_rate = check_int("sample_rate", sample_rate, min_value=1)
-    if not path.is_file():
-        raise DataError(f"{path}: audio file not found")
-    try:
-        with wave.open(str(path), "rb") as w:
-            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
-            frames = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise DataError(f"{path}: not a readable WAV file ({exc})") from None
-    if channels != 1 or width != 2:
-        raise DataError(f"{path}: expected 16-bit mono, got {channels} channel(s) of {8 * width} bit")
-    if sample_rate is not None and rate != sample_rate:
-        raise DataError(f"{path}: expected a sample rate of {sample_rate} Hz, got {rate} Hz")
-    return (np.frombuffer(frames, dtype="<i2") / 32767.0).astype(np.float32)
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
-    path = check_path("path", path, must_exist=True, kind="file")
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, so a reader never sees half a file.
-
-    Example
-    -------
-    >>> write_atomic("/tmp/mmteach-example.txt", b"hello")  # doctest: +SKIP
-    """
-    path = check_path("path", path)
-    if not isinstance(data, bytes):
-        raise TypeError(f"data: expected bytes, got {describe(data)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-#: the old private name, kept for code written before write_atomic was public
-_write_atomic = write_atomic
-
-
-def restore_hint(path: str | Path) -> str:
-    """The command that restores a bundled file: ``git checkout`` in a clone, else a rebuild.
-
-    Example
-    -------
-    >>> restore_hint(default_root() / "metadata.csv")
-    'restore it with `git checkout -- data/shapes_world/metadata.csv` or rebuild with `mmteach data build`'
-    """
-    path = check_path("path", path).resolve()
-    repo = Path(__file__).resolve().parent.parent
-    rebuild = "rebuild with `mmteach data build`"
-    if path.is_relative_to(repo / "data"):
-        return f"restore it with `git checkout -- {path.relative_to(repo).as_posix()}` or {rebuild}"
-    return rebuild
-
-
-def read_checked(root: str | Path, name: str) -> bytes:
-    """The bytes of the snapshot file ``root / name``, checked against its ``MANIFEST.sha256`` entry.
-
-    Called on every load of the small bundled tables (hashing them takes milliseconds),
-    so an edited or damaged file never slips past a cache. A DataError names the file
-    and the command that restores it.
-
-    Example
-    -------
-    >>> len(read_checked(default_root(), "metadata.csv")) > 0  # doctest: +SKIP
-    True
-    """
-    root = check_path("root", root)
-    path = root / check_str("name", name)
-    entries = read_manifest(root)
-    if name not in entries:
-        raise DataError(f"{path}: not listed in MANIFEST.sha256; {restore_hint(path)}")
-    if not path.is_file():
-        raise DataError(f"{path}: file not found; {restore_hint(path)}")
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != entries[name]:
-        raise DataError(f"{path}: checksum mismatch (file altered or corrupt); {restore_hint(path)}")
-    return data
+# --------------------------------------------------------------------------- the snapshot
 
 
 def build_snapshot(root: str | Path | None = None, n: int = N_SAMPLES, seed: int = SEED) -> Path:
     """Write the Shapes World snapshot (files, raw metadata, planted-problem log, manifest).
 
     The data card ``README.md`` is written by hand and left alone.
+
+    Parameters
+    ----------
+    root : str or path, optional
+        The snapshot folder; default the bundled one.
+    n : int
+        Number of samples.
+    seed : int
+        Seeds the generator and the planted problems.
 
     Example
     -------
@@ -756,39 +545,14 @@ def build_snapshot(root: str | Path | None = None, n: int = N_SAMPLES, seed: int
     return root
 
 
-def read_manifest(root: str | Path | None = None) -> dict[str, str]:
-    """``{relative path: sha256}`` from ``MANIFEST.sha256``."""
-    root = check_path("root", root) if root is not None else default_root()
-    path = root / "MANIFEST.sha256"
-    if not path.is_file():
-        raise DataError(f"{path}: manifest not found; run `mmteach data build` or restore data/")
-    entries = {}
-    for k, line in enumerate(path.read_text().splitlines(), 1):
-        digest, sep, name = line.partition("  ")
-        if not sep or len(digest) != 64:
-            raise DataError(f"{path}: line {k} is not '<sha256>  <file>'")
-        entries[name] = digest
-    return entries
-
-
-def verify_snapshot(root: str | Path | None = None) -> int:
-    """Check every file of the snapshot against its checksum; return how many were checked.
-
-    Raises DataError naming the first missing or altered file.
-    """
-    root = check_path("root", root) if root is not None else default_root()
-    entries = read_manifest(root)
-    for name, digest in entries.items():
-        path = root / name
-        if not path.is_file():
-            raise DataError(f"{path}: listed in MANIFEST.sha256 but missing; {restore_hint(path)}")
-        if sha256_file(path) != digest:
-            raise DataError(f"{path}: checksum mismatch (file altered or corrupt); {restore_hint(path)}")
-    return len(entries)
-
-
 def load_raw_metadata(root: str | Path | None = None) -> pd.DataFrame:
-    """The raw ``metadata.csv`` exactly as shipped, planted problems included."""
+    """The raw ``metadata.csv`` exactly as shipped, planted problems included.
+
+    Parameters
+    ----------
+    root : str or path, optional
+        The snapshot folder; default the bundled one.
+    """
     root = check_path("root", root) if root is not None else default_root()
     data = read_checked(root, "metadata.csv")
     return pd.read_csv(
@@ -856,72 +620,6 @@ def load_shapes_world(root: str | Path | None = None, split: str | None = None) 
 # --------------------------------------------------------------------------- real datasets
 
 
-def load_digits_images(test_size: float = 0.25, seed: int = SEED):
-    """scikit-learn's bundled handwritten digits (8x8, 1,797 real scans) as image arrays.
-
-    Returns ``(x_train, y_train), (x_test, y_test)`` with images shaped
-    ``(n, 8, 8, 1)`` float32 in [0, 1], stratified split.
-    """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    test_size = check_real("test_size", test_size, min_value=0, max_value=1)
-    if not 0 < test_size < 1:
-        raise ValueError(f"test_size: expected a fraction in (0, 1), got {test_size!r}")
-    seed = check_int("seed", seed, min_value=0)
-    digits = load_digits()
-    x = (digits.images / 16.0).astype(np.float32)[..., None]
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, digits.target, test_size=test_size, random_state=seed, stratify=digits.target
-    )
-    return (x_tr, y_tr), (x_te, y_te)
-
-
-# Published checksums of the Keras copies of MNIST and IMDb.
-KERAS_DATASETS = {
-    "mnist": ("mnist.npz", "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"),
-    "imdb": ("imdb.npz", "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"),
-}
-
-
-def load_keras_dataset(name: str, cache: str | Path | None = None, download: bool = False):
-    """Load MNIST or IMDb (Keras's ``.npz`` copies), from a cache folder.
-
-    Nothing is downloaded unless ``download=True``; then Keras fetches the file
-    into ``cache`` and its SHA-256 is checked. Offline and not cached: a clear
-    DataError saying what to do.
-
-    Returns ``(x_train, y_train), (x_test, y_test)``.
-    """
-    name = check_choice("name", name, sorted(KERAS_DATASETS))
-    if cache is not None:
-        cache = check_path("cache", cache)
-    download = check_bool("download", download)
-    filename, digest = KERAS_DATASETS[name]
-    folder = Path(cache) if cache is not None else cache_dir() / "keras"
-    path = folder / filename
-    if not path.is_file():
-        if not download:
-            raise DataError(
-                f"{path}: not cached; call with download=True (needs internet) or copy the file there"
-            )
-        from keras.utils import get_file
-
-        folder.mkdir(parents=True, exist_ok=True)
-        origin = f"https://storage.googleapis.com/tensorflow/tf-keras-datasets/{filename}"
-        try:
-            get_file(fname=filename, origin=origin, file_hash=digest, cache_dir=str(folder), cache_subdir=".")
-        except Exception as exc:  # noqa: BLE001 - any network failure becomes one clear message
-            raise DataError(f"{path}: download failed ({exc}); check your connection") from None
-    if sha256_file(path) != digest:
-        raise DataError(f"{path}: checksum mismatch; delete it and download again")
-    # IMDb stores ragged lists of word ids as object arrays, which numpy can only
-    # read with pickle: allowed for that one file and only after its checksum
-    # matched the published one above.
-    with np.load(path, allow_pickle=(name == "imdb")) as z:
-        return (z["x_train"], z["y_train"]), (z["x_test"], z["y_test"])
-
-
 # --------------------------------------------------------------------------- what each modality can tell
 
 
@@ -942,10 +640,16 @@ def caption_candidates(caption: str) -> tuple[set[str], set[str]]:
     A caption that does not name the shape leaves all three shapes; "made of
     steel or rubber" leaves two materials; a typo can hide a word.
 
+    Parameters
+    ----------
+    caption : str
+        An English caption.
+
     Example
     -------
-    >>> caption_candidates("a small box made of steel or rubber")
-    ({'square'}, {'metal', 'rubber'})
+    >>> shapes, materials = caption_candidates("a small box made of steel or rubber")
+    >>> sorted(shapes), sorted(materials)
+    (['square'], ['metal', 'rubber'])
     """
     if not isinstance(caption, str):
         raise TypeError(f"caption: expected str, got {type(caption).__name__}")
@@ -962,6 +666,11 @@ def modality_ceilings(sw: ShapesWorld) -> dict[str, float]:
     * audio: the material is audible, the shape must be guessed -> 1/3;
     * text: 1 / (number of classes the caption leaves possible), averaged;
     * all three: 1.0 (image gives the shape, audio the material).
+
+    Parameters
+    ----------
+    sw : ShapesWorld
+        The samples.
 
     Example
     -------

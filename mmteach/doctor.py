@@ -31,6 +31,13 @@ from mmteach.validation import check_instance, check_path, check_str, check_str_
 def one_line(value: object, limit: int = 300) -> str:
     r"""``value`` as one line of at most ``limit`` characters, for an error message.
 
+    Parameters
+    ----------
+    value : object
+        Anything (an exception, a message).
+    limit : int
+        Characters kept.
+
     Example
     -------
     >>> one_line("a\n  b")
@@ -45,6 +52,13 @@ def one_line(value: object, limit: int = 300) -> str:
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """Format rows as a plain-text table with a header rule.
+
+    Parameters
+    ----------
+    headers : sequence of str
+        The column names.
+    rows : iterable of sequences
+        One sequence per row, as many cells as headers.
 
     Example
     -------
@@ -117,6 +131,13 @@ def check_version(installed: str | None, specifier: str) -> tuple[bool, str]:
 
     Returns ``(ok, reason)``; ``reason`` is empty when ``ok``.
 
+    Parameters
+    ----------
+    installed : str or None
+        The installed version (None: not installed).
+    specifier : str
+        A PEP 440 specifier.
+
     Example
     -------
     >>> check_version("2.17.0", ">=2.16,<3")
@@ -151,6 +172,11 @@ def requirement_specifiers(requires: Iterable[str] | None) -> dict[str, str]:
     Requirements for extras (``; extra == "dev"``) are left out; requirements
     with other markers are kept only when the marker holds here.
 
+    Parameters
+    ----------
+    requires : iterable of str or None
+        ``Requires-Dist`` lines (e.g. ``importlib.metadata.requires("mmteach")``).
+
     Example
     -------
     >>> requirement_specifiers(['numpy>=1.26', 'pytest>=8; extra == "dev"'])
@@ -180,6 +206,11 @@ _OPERATOR_ORDER = {"===": 0, "==": 0, "~=": 1, ">=": 2, ">": 3, "!=": 4, "<=": 5
 def pretty_specifier(specifier: str) -> str:
     """Lower bounds first: ``"<3,>=2.16"`` becomes ``">=2.16,<3"``.
 
+    Parameters
+    ----------
+    specifier : str
+        A PEP 440 specifier.
+
     Example
     -------
     >>> pretty_specifier("<3,>=2.16")
@@ -198,7 +229,13 @@ def pretty_specifier(specifier: str) -> str:
 
 
 def installed_version(dists: Iterable[str]) -> str | None:
-    """The version of the first of ``dists`` that is installed, else None."""
+    """The version of the first of ``dists`` that is installed, else None.
+
+    Parameters
+    ----------
+    dists : sequence of str
+        Distribution names to try in order (e.g. ``["tensorflow", "tensorflow-cpu"]``).
+    """
     dists = check_str_sequence("dists", dists)
     for dist in dists:
         try:
@@ -216,6 +253,17 @@ def package_checks(
     python_version: str | None = None,
 ) -> list[Check]:
     """Rows for Python and the key packages, given mmteach's declared requirements.
+
+    Parameters
+    ----------
+    requires : iterable of str or None
+        mmteach's ``Requires-Dist`` lines.
+    requires_python : str or None
+        Its ``Requires-Python``.
+    version_of : callable
+        ``version_of(dists)`` -> installed version or None (replaceable in tests).
+    python_version : str, optional
+        Default: this interpreter's.
 
     Example
     -------
@@ -320,6 +368,11 @@ LOCK_FILE = "constraints.txt"
 def read_lock(path: str | os.PathLike) -> dict[str, str]:
     r"""Map normalised project names to the ``==`` versions pinned in a pip constraints file.
 
+    Parameters
+    ----------
+    path : str or path
+        A pip constraints file (``constraints.txt``).
+
     Example
     -------
     >>> import tempfile, pathlib
@@ -354,6 +407,15 @@ def lock_check(
     The committed notebook outputs were generated with the versions in ``constraints.txt``;
     other versions are fine (nbval compares only what is the same everywhere), but a teacher
     who wants every learner to see exactly the committed numbers installs the locked ones.
+
+    Parameters
+    ----------
+    requires : iterable of str or None
+        mmteach's ``Requires-Dist`` lines.
+    lock_path : str or path, optional
+        Default: the repository's ``constraints.txt``.
+    version_of : callable
+        ``version_of(dists)`` -> installed version or None.
 
     Example
     -------
@@ -455,7 +517,13 @@ def collect_checks() -> list[Check]:
 
 
 def format_checks(checks: Sequence[Check]) -> str:
-    """The doctor table, then one "what to do" line per failing row."""
+    """The doctor table, then one "what to do" line per failing row.
+
+    Parameters
+    ----------
+    checks : sequence of Check
+        The rows, e.g. :func:`collect_checks`.
+    """
     if isinstance(checks, (str, bytes)) or not isinstance(checks, Iterable):
         raise TypeError(f"checks: expected a list of Check rows, got {describe(checks)}")
     checks = [check_instance("checks", c, Check) for c in checks]

@@ -33,6 +33,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from mmteach.constants import MODALITIES, RNN_KINDS, SEQUENCE_KINDS  # noqa: F401 (this module's API)
 from mmteach.validation import (
     check_array,
     check_bool,
@@ -42,11 +43,6 @@ from mmteach.validation import (
     check_real,
     check_str,
 )
-
-RNN_KINDS = ("simple", "lstm", "gru")
-#: what the ``rnn`` argument of the text and audio encoders accepts: a recurrent kind or ``"pool"``
-SEQUENCE_KINDS = (*RNN_KINDS, "pool")
-MODALITIES = ("image", "text", "audio")
 
 #: Classic 3x3 edge detectors (for :func:`conv2d` on a grey image).
 EDGE_KERNELS = {
@@ -66,6 +62,15 @@ def conv2d(images: np.ndarray, kernels: np.ndarray, padding: str = "valid") -> n
     ``tf.nn.conv2d`` layout: images ``(n, H, W, c_in)`` and kernels
     ``(kh, kw, c_in, c_out)``. ``padding`` is ``"valid"`` (no padding) or
     ``"same"`` (zeros around, output as large as the input; odd kernels only).
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        One grey image ``(H, W)`` or a batch ``(n, H, W, c_in)``.
+    kernels : numpy.ndarray
+        One kernel ``(kh, kw)`` or a bank ``(kh, kw, c_in, c_out)``.
+    padding : ``"valid"`` or ``"same"``
+        As in Keras: no padding, or zeros so the output keeps the input's size.
 
     Example
     -------
@@ -102,6 +107,15 @@ def rnn_step(x: np.ndarray, h: np.ndarray, kernel: np.ndarray, recurrent_kernel:
     Shapes: ``x (batch, input_dim)``, ``h (batch, units)``, ``kernel (input_dim, units)``,
     ``recurrent_kernel (units, units)``, ``bias (units,)`` - Keras's weight order.
 
+    Parameters
+    ----------
+    x : array ``(batch, d)``
+        The inputs of this step.
+    h : array ``(batch, units)``
+        The state after the previous step.
+    kernel, recurrent_kernel, bias : arrays
+        The layer's weights ``(d, units)``, ``(units, units)``, ``(units,)``.
+
     Example
     -------
     >>> rnn_step(np.ones((1, 2)), np.zeros((1, 1)), np.ones((2, 1)), np.ones((1, 1)), np.zeros(1))
@@ -128,6 +142,15 @@ def rnn_parameter_count(kind: str, input_dim: int, units: int) -> int:
 
     SimpleRNN: ``units * (input_dim + units) + units``; LSTM: four such blocks
     (input, forget, cell, output gates); GRU: three blocks, each with two bias vectors.
+
+    Parameters
+    ----------
+    kind : ``"simple"``, ``"lstm"`` or ``"gru"``
+        The recurrent layer.
+    input_dim : int
+        Features per time step.
+    units : int
+        Width of the state.
 
     Example
     -------
@@ -158,6 +181,13 @@ class PerImageStandardization(layers.Layer):
     The background's brightness varies from image to image; removing it lets a
     small CNN learn shapes several times faster. Input ``(batch, H, W, C)``,
     output the same shape.
+
+    Parameters
+    ----------
+    epsilon : float
+        Added to each image's standard deviation (a flat image is not divided by 0).
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
 
     Example
     -------
@@ -194,6 +224,13 @@ class SequencePooling(layers.Layer):
     Input ``(batch, steps, features)`` with an optional mask ``(batch, steps)``;
     output ``(batch, features)``, or ``(batch, 2 * features)`` (mean then max) with
     ``with_max=True``. A sequence whose steps are all masked gives zeros (not NaN).
+
+    Parameters
+    ----------
+    with_max : bool
+        Concatenate the maximum over time to the mean.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
 
     Example
     -------
@@ -289,6 +326,21 @@ def text_encoder(vocab_size: int, width: int = 32, embed_dim: int = 32, rnn: str
     averaged instead: ``text_embedding``, ``text_pool``, ``text_features`` (a dense
     layer without bias, so an all-padding caption still gives zeros).
 
+    Parameters
+    ----------
+    vocab_size : int
+        Token ids are ``< vocab_size`` (0 = padding).
+    width : int
+        Features out.
+    embed_dim : int
+        Width of the word embedding.
+    rnn : ``"gru"``, ``"lstm"``, ``"simple"`` or ``"pool"``
+        The sequence layer (``"pool"``: masked mean and max over time).
+    sequence_length : int, optional
+        Fixed caption length (None: any).
+    name : str
+        The model's name.
+
     Example
     -------
     >>> text_encoder(vocab_size=100, width=8, rnn="lstm").output_shape  # doctest: +SKIP
@@ -323,6 +375,19 @@ def audio_encoder(width: int = 32, frames: int | None = None, bins: int = 65, rn
     projected frames are summarised by their mean and maximum over time instead
     (``audio_pool``, then a dense ``audio_features``): no time order, much faster.
 
+    Parameters
+    ----------
+    width : int
+        Features out.
+    frames : int, optional
+        Spectrogram frames (None: any).
+    bins : int
+        Frequency bins per frame.
+    rnn : ``"gru"``, ``"lstm"``, ``"simple"`` or ``"pool"``
+        The sequence layer.
+    name : str
+        The model's name.
+
     Example
     -------
     >>> audio_encoder(width=8, frames=30).output_shape  # doctest: +SKIP
@@ -348,6 +413,17 @@ def encoder_for(modality: str, width: int = 32, vocab_size: int | None = None, *
 
     ``vocab_size`` is required for text; ``kwargs`` go to that modality's encoder.
 
+    Parameters
+    ----------
+    modality : ``"image"``, ``"text"`` or ``"audio"``
+        Which encoder.
+    width : int
+        Features out.
+    vocab_size : int, optional
+        Required for text; checked whenever given.
+    **kwargs
+        Passed to the modality's encoder (e.g. ``rnn="lstm"``, ``name=...``).
+
     Example
     -------
     >>> encoder_for("text", width=8, vocab_size=50).name  # doctest: +SKIP
@@ -355,6 +431,8 @@ def encoder_for(modality: str, width: int = 32, vocab_size: int | None = None, *
     """
     if not isinstance(modality, str):
         raise TypeError(f"modality: expected a str, got {type(modality).__name__}")
+    if vocab_size is not None:  # checked for every modality (a model builder passes it to all of them)
+        vocab_size = check_int("vocab_size", vocab_size, min_value=1)
     if modality == "image":
         return image_encoder(width=width, **kwargs)
     if modality == "text":
@@ -373,6 +451,17 @@ def classifier(encoder, n_classes: int, learning_rate: float = 3e-3, name: str |
     """``encoder`` + a softmax layer of ``n_classes``, compiled (Adam, sparse cross-entropy, accuracy).
 
     The head is named ``<encoder name>_head``; the model ``<encoder name>_classifier``.
+
+    Parameters
+    ----------
+    encoder : keras.Model
+        Raw input -> features.
+    n_classes : int
+        Output classes.
+    learning_rate : float
+        Adam's learning rate.
+    name : str, optional
+        Default ``<encoder name>_classifier``.
 
     Example
     -------
@@ -394,6 +483,17 @@ def classifier(encoder, n_classes: int, learning_rate: float = 3e-3, name: str |
 def feature_maps(model, inputs, layer: str, batch_size: int = 256) -> np.ndarray:
     """The output of the layer named ``layer`` of ``model`` for ``inputs`` (NumPy).
 
+    Parameters
+    ----------
+    model : keras.Model
+        A functional model.
+    inputs : array or dict of arrays
+        Inputs the model accepts.
+    layer : str
+        The name of one of its layers.
+    batch_size : int
+        Samples per forward pass.
+
     Example
     -------
     >>> enc = image_encoder()  # doctest: +SKIP
@@ -405,5 +505,9 @@ def feature_maps(model, inputs, layer: str, batch_size: int = 256) -> np.ndarray
     if layer not in names:
         raise ValueError(f"layer: expected one of {names}, got {layer!r}")
     batch_size = check_int("batch_size", batch_size, min_value=1)
+    if isinstance(inputs, dict):
+        inputs = {k: check_array(f"inputs[{k!r}]", v, kind="numeric") for k, v in inputs.items()}
+    else:
+        inputs = check_array("inputs", inputs, kind="numeric")
     probe = keras.Model(model.inputs, model.get_layer(layer).output)
     return np.asarray(probe.predict(inputs, batch_size=batch_size, verbose=0))

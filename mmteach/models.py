@@ -40,17 +40,17 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from mmteach.constants import FUSIONS, MODALITIES
 from mmteach.features import SEQUENCE_KINDS, encoder_for
 from mmteach.fusion import (
-    FUSION_METHODS,
     WEIGHTED_MODES,
     InjectFusion,
     ParallelFusion,
     SequentialFusion,
     WeightedFusion,
 )
+from mmteach.robustness import corrupt, missing, robustness_auc  # noqa: F401 (part of this module's API)
 from mmteach.validation import (
-    check_array,
     check_bool,
     check_choice,
     check_instance,
@@ -58,6 +58,7 @@ from mmteach.validation import (
     check_real,
     check_str,
     check_str_sequence,
+    describe,
 )
 
 __all__ = [
@@ -76,10 +77,6 @@ __all__ = [
     "robustness_auc",
 ]
 
-MODALITIES = ("image", "text", "audio")
-#: fusion methods :func:`build_multimodal_model` understands
-FUSIONS = (*FUSION_METHODS, "inject")
-
 
 @keras.saving.register_keras_serializable(package="mmteach")
 class ModalityDropout(layers.Layer):
@@ -87,6 +84,15 @@ class ModalityDropout(layers.Layer):
 
     Unlike :class:`keras.layers.Dropout` it drops whole samples' vectors and does not
     rescale, so a dropped modality looks exactly like a missing one at test time.
+
+    Parameters
+    ----------
+    rate : float
+        Fraction of training samples whose features are zeroed, in [0, 1).
+    seed : int, optional
+        Seeds the choice of samples.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
 
     Example
     -------
@@ -130,6 +136,13 @@ class MultimodalModel(keras.Model):
     training. ``fit``/``evaluate`` take plain integer labels, ``predict`` returns
     only the main head's probabilities. (Calling ``model(x)`` directly returns all
     outputs.)
+
+    Parameters
+    ----------
+    aux_weight : float
+        Loss weight of the auxiliary single-modality heads (outputs after the first).
+    *args, **kwargs
+        Passed to ``keras.Model`` (``inputs``, ``outputs``, ``name``).
     """
 
     def __init__(self, *args, aux_weight: float = 0.0, **kwargs):
@@ -182,6 +195,8 @@ def _check_modalities(modalities) -> tuple[str, ...]:
     return mods
 
 
+# Size, on purpose: 17 keyword parameters are the options notebooks 04-05, 08 and 13 call by name, and
+# the numpydoc text documents each; the body (66 lines) checks and builds through the helpers below.
 def build_multimodal_model(
     modalities: Sequence[str] = MODALITIES,
     fusion: str = "parallel",
@@ -262,94 +277,34 @@ def build_multimodal_model(
     (None, 9)
     """
     mods = _check_modalities(modalities)
-    fusion = check_choice("fusion", fusion, FUSIONS)
+    fusion, weighted_mode, order, vocab_size = _check_architecture(
+        mods, fusion, weighted_mode, weights, order, encoders, vocab_size
+    )
     n_classes = check_int("n_classes", n_classes, min_value=2)
     width, filters = check_int("width", width, min_value=1), check_int("filters", filters, min_value=1)
-    if vocab_size is not None:
-        vocab_size = check_int("vocab_size", vocab_size, min_value=3)
-    learning_rate = check_real("learning_rate", learning_rate, positive=True)
-    compile = check_bool("compile", compile)
-    if seed is not None:
-        seed = check_int("seed", seed, min_value=0)
-    if name is not None:
-        name = check_str("name", name)
     if not isinstance(rnn, str) or rnn not in SEQUENCE_KINDS:
         raise ValueError(f"rnn: expected one of {SEQUENCE_KINDS}, got {rnn!r}")
-    weighted_mode = check_choice("weighted_mode", weighted_mode, WEIGHTED_MODES)
-    if weights is not None and not (fusion == "weighted" and weighted_mode == "fixed"):
-        raise ValueError("weights: only used with fusion='weighted', weighted_mode='fixed'")
-    if fusion == "inject" and "text" not in mods:
-        raise ValueError(f"fusion: 'inject' needs the 'text' modality, got modalities {list(mods)}")
-    if "text" in mods and vocab_size is None and encoders == "new":
-        raise ValueError("vocab_size: required when 'text' is a modality, got None")
-    aux_weight = check_real("aux_weight", aux_weight, min_value=0)
-    if modality_dropout is not None:
-        check_instance("modality_dropout", modality_dropout, Mapping, " {modality: rate}")
-    modality_dropout = dict(modality_dropout or {})
-    bad = [m for m in modality_dropout if m not in mods]
-    if bad:
-        raise ValueError(f"modality_dropout: keys must be among modalities {list(mods)}, got {bad}")
-    if order is not None:
-        order = check_str_sequence("order", order)
-        if fusion != "sequential":
-            raise ValueError("order: only used with fusion='sequential'")
-        if sorted(order) != sorted(mods):
-            raise ValueError(f"order: expected a permutation of {list(mods)}, got {list(order)}")
+    aux_weight, modality_dropout = _check_regularisers(mods, aux_weight, modality_dropout, seed)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    compile = check_bool("compile", compile)
+    if name is not None:
+        name = check_str("name", name)
 
-    if not (isinstance(encoders, Mapping) or encoders in ("new", "features")):
-        raise ValueError(f"encoders: expected 'new', 'features' or a dict of models, got {encoders!r}")
-    if isinstance(encoders, Mapping) and sorted(encoders) != sorted(mods):
-        raise ValueError(f"encoders: expected one model per modality {list(mods)}, got {sorted(encoders)}")
-    if encoders != "new" and fusion == "inject":
-        raise ValueError("fusion: 'inject' reads the raw caption, so it needs encoders='new'")
-
-    inputs, features = {}, {}
-    for m in mods:
-        if encoders == "features":
-            inputs[m] = keras.Input(shape=(width,), name=m)
-            features[m] = inputs[m]
-            continue
-        if isinstance(encoders, Mapping):
-            enc = encoders[m]
-            inputs[m] = keras.Input(shape=enc.input_shape[1:], dtype=enc.inputs[0].dtype, name=m)
-            features[m] = enc(inputs[m])
-            continue
-        kwargs = {"filters": filters} if m == "image" else {"rnn": rnn}
-        enc = encoder_for(m, width=width, vocab_size=vocab_size, name=f"{m}_encoder", **kwargs)
-        if fusion == "inject" and m == "text":
-            inputs[m] = keras.Input(shape=(None,), dtype="int32", name="text")
-            continue  # the caption is read by the fusion layer itself
-        inputs[m] = enc.input
-        features[m] = enc.output
-
+    inputs, features = _encoded_inputs(mods, encoders, fusion, width, filters, rnn, vocab_size)
     outputs_aux = []
     if aux_weight > 0 and len(mods) > 1:
         for m in mods:
             if m in features:  # (with inject, the caption has no features of its own)
                 head = layers.Dense(n_classes, activation="softmax", name=f"{m}_aux")
                 outputs_aux.append(head(features[m]))
-
     dropped = {
-        m: ModalityDropout(rate, seed=seed, name=f"{m}_dropout")(f) if m in modality_dropout else f
+        m: ModalityDropout(modality_dropout[m], seed=seed, name=f"{m}_dropout")(f)
+        if m in modality_dropout
+        else f
         for m, f in features.items()
-        for rate in [modality_dropout.get(m, 0.0)]
     }
     feats = [dropped[m] for m in mods if m in dropped]
-
-    if fusion == "inject" and len(mods) > 1:
-        embedded = layers.Embedding(vocab_size, width, mask_zero=True, name="text_embedding")(inputs["text"])
-        fused = InjectFusion(width, name="fusion")([*feats, embedded])
-    elif fusion == "inject":
-        fused = encoder_for("text", width=width, vocab_size=vocab_size, name="text_encoder")(inputs["text"])
-    elif len(mods) == 1:
-        fused = feats[0]
-    elif fusion == "parallel":
-        fused = ParallelFusion(name="fusion")(feats)
-    elif fusion == "sequential":
-        idx = [mods.index(m) for m in order] if order is not None else None
-        fused = SequentialFusion(width, order=idx, name="fusion")(feats)
-    else:
-        fused = WeightedFusion(width, mode=weighted_mode, weights=weights, name="fusion")(feats)
+    fused = _fuse(mods, fusion, feats, inputs, width, vocab_size, weighted_mode, weights, order)
 
     hidden = layers.Dense(width, activation="elu", name="head_hidden")(fused)
     label = layers.Dense(n_classes, activation="softmax", name="label")(hidden)
@@ -369,8 +324,95 @@ def build_multimodal_model(
     return model
 
 
+def _check_architecture(mods, fusion, weighted_mode, weights, order, encoders, vocab_size):
+    """The fusion options of :func:`build_multimodal_model`, checked against each other."""
+    fusion = check_choice("fusion", fusion, FUSIONS)
+    if vocab_size is not None:
+        vocab_size = check_int("vocab_size", vocab_size, min_value=3)
+    weighted_mode = check_choice("weighted_mode", weighted_mode, WEIGHTED_MODES)
+    if weights is not None and not (fusion == "weighted" and weighted_mode == "fixed"):
+        raise ValueError("weights: only used with fusion='weighted', weighted_mode='fixed'")
+    if fusion == "inject" and "text" not in mods:
+        raise ValueError(f"fusion: 'inject' needs the 'text' modality, got modalities {list(mods)}")
+    if "text" in mods and vocab_size is None and encoders == "new":
+        raise ValueError("vocab_size: required when 'text' is a modality, got None")
+    if order is not None:
+        order = check_str_sequence("order", order)
+        if fusion != "sequential":
+            raise ValueError("order: only used with fusion='sequential'")
+        if sorted(order) != sorted(mods):
+            raise ValueError(f"order: expected a permutation of {list(mods)}, got {list(order)}")
+    if not (isinstance(encoders, Mapping) or encoders in ("new", "features")):
+        raise ValueError(f"encoders: expected 'new', 'features' or a dict of models, got {encoders!r}")
+    if isinstance(encoders, Mapping) and sorted(encoders) != sorted(mods):
+        raise ValueError(f"encoders: expected one model per modality {list(mods)}, got {sorted(encoders)}")
+    if encoders != "new" and fusion == "inject":
+        raise ValueError("fusion: 'inject' reads the raw caption, so it needs encoders='new'")
+    return fusion, weighted_mode, order, vocab_size
+
+
+def _check_regularisers(mods, aux_weight, modality_dropout, seed) -> tuple[float, dict]:
+    """``aux_weight``, ``modality_dropout`` (rates for some of ``mods``) and the dropout's seed."""
+    aux_weight = check_real("aux_weight", aux_weight, min_value=0)
+    if seed is not None:
+        check_int("seed", seed, min_value=0)
+    if modality_dropout is not None:
+        check_instance("modality_dropout", modality_dropout, Mapping, " {modality: rate}")
+    modality_dropout = dict(modality_dropout or {})
+    bad = [m for m in modality_dropout if m not in mods]
+    if bad:
+        raise ValueError(f"modality_dropout: keys must be among modalities {list(mods)}, got {bad}")
+    return aux_weight, modality_dropout
+
+
+def _encoded_inputs(mods, encoders, fusion, width, filters, rnn, vocab_size) -> tuple[dict, dict]:
+    """The model's named inputs and each modality's feature vector (none for an injected caption)."""
+    inputs, features = {}, {}
+    for m in mods:
+        if encoders == "features":
+            inputs[m] = keras.Input(shape=(width,), name=m)
+            features[m] = inputs[m]
+            continue
+        if isinstance(encoders, Mapping):
+            enc = encoders[m]
+            inputs[m] = keras.Input(shape=enc.input_shape[1:], dtype=enc.inputs[0].dtype, name=m)
+            features[m] = enc(inputs[m])
+            continue
+        kwargs = {"filters": filters} if m == "image" else {"rnn": rnn}
+        enc = encoder_for(m, width=width, vocab_size=vocab_size, name=f"{m}_encoder", **kwargs)
+        if fusion == "inject" and m == "text":
+            inputs[m] = keras.Input(shape=(None,), dtype="int32", name="text")
+            continue  # the caption is read by the fusion layer itself
+        inputs[m] = enc.input
+        features[m] = enc.output
+    return inputs, features
+
+
+def _fuse(mods, fusion, feats, inputs, width, vocab_size, weighted_mode, weights, order):
+    """The fusion layer (named ``"fusion"``) applied to the modalities' feature vectors."""
+    if fusion == "inject" and len(mods) > 1:
+        embedded = layers.Embedding(vocab_size, width, mask_zero=True, name="text_embedding")(inputs["text"])
+        return InjectFusion(width, name="fusion")([*feats, embedded])
+    if fusion == "inject":
+        return encoder_for("text", width=width, vocab_size=vocab_size, name="text_encoder")(inputs["text"])
+    if len(mods) == 1:
+        return feats[0]
+    if fusion == "parallel":
+        return ParallelFusion(name="fusion")(feats)
+    if fusion == "sequential":
+        idx = [mods.index(m) for m in order] if order is not None else None
+        return SequentialFusion(width, order=idx, name="fusion")(feats)
+    return WeightedFusion(width, mode=weighted_mode, weights=weights, name="fusion")(feats)
+
+
 def count_params(model: keras.Model) -> int:
-    """Number of trainable parameters of ``model``."""
+    """Number of trainable parameters of ``model``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built model.
+    """
     check_instance("model", model, keras.Model)
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
@@ -383,6 +425,13 @@ def modality_encoder(model: keras.Model, modality: str) -> keras.Model:
     """The encoder of ``modality`` inside a model from :func:`build_multimodal_model`.
 
     The returned model shares its weights with ``model`` (raw input -> features).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_multimodal_model` with new encoders.
+    modality : ``"image"``, ``"text"`` or ``"audio"``
+        Which encoder.
 
     Example
     -------
@@ -411,6 +460,15 @@ def extract_features(encoders: Mapping[str, keras.Model], inputs: Mapping[str, n
                      batch_size: int = 512) -> dict[str, np.ndarray]:  # fmt: skip
     """Run each encoder on its modality: ``{modality: (n, width) float32 array}``.
 
+    Parameters
+    ----------
+    encoders : dict of keras.Model
+        ``{modality: encoder}``, e.g. from :func:`modality_encoder`.
+    inputs : dict of arrays
+        ``{modality: raw inputs}``; modalities without an encoder are skipped.
+    batch_size : int
+        Samples per forward pass.
+
     Example
     -------
     >>> feats = extract_features({"image": enc}, {"image": images})  # doctest: +SKIP
@@ -427,76 +485,11 @@ def extract_features(encoders: Mapping[str, keras.Model], inputs: Mapping[str, n
     }
 
 
-# --------------------------------------------------------------------------- robustness
-
-
-def corrupt(inputs: Mapping[str, np.ndarray], modality: str, level: float, seed: int = 0) -> dict:
-    """A copy of ``inputs`` with ``modality`` corrupted at noise ``level`` in [0, 1].
-
-    * image: Gaussian noise of standard deviation ``0.5 * level`` (pixels in [0, 1]);
-    * text: a fraction ``level`` of the words replaced by the unknown-word id 1;
-    * audio: Gaussian noise of standard deviation ``2 * level`` on the scaled spectrogram.
-
-    ``level=1`` with ``"text"`` removes all information from the caption but its length.
-    To drop a modality entirely use :func:`missing`.
-
-    Example
-    -------
-    >>> noisy = corrupt(test.inputs, "image", 0.5)  # doctest: +SKIP
-    """
-    check_instance("inputs", inputs, Mapping, " of modality -> array")
-    modality = check_choice("modality", modality, sorted(inputs))
-    level = check_real("level", level, min_value=0, max_value=1)
-    rng = np.random.default_rng(check_int("seed", seed, min_value=0))
-    out = dict(inputs)
-    x = inputs[modality]
-    if modality == "text":
-        hit = (rng.random(x.shape) < level) & (x != 0)
-        out[modality] = np.where(hit, 1, x).astype(x.dtype)
-    else:
-        scale = 0.5 if modality == "image" else 2.0
-        out[modality] = (x + rng.normal(scale=scale * level, size=x.shape)).astype(x.dtype)
-    return out
-
-
-def missing(inputs: Mapping[str, np.ndarray], modality: str) -> dict:
-    """A copy of ``inputs`` with ``modality`` blanked: zeros (a caption of padding only).
-
-    Example
-    -------
-    >>> no_text = missing(test.inputs, "text")  # doctest: +SKIP
-    """
-    check_instance("inputs", inputs, Mapping, " of modality -> array")
-    modality = check_choice("modality", modality, sorted(inputs))
-    out = dict(inputs)
-    out[modality] = np.zeros_like(inputs[modality])
-    return out
-
-
-def robustness_auc(levels: Sequence[float], accuracies: Sequence[float]) -> float:
-    """Area under the accuracy-vs-noise curve, divided by the range of levels (MultiBench-style).
-
-    1.0 = perfect at every noise level; equals the mean accuracy for evenly spaced levels
-    counted with trapezoids.
-
-    Example
-    -------
-    >>> robustness_auc([0, 0.5, 1], [1.0, 0.5, 0.0])
-    0.5
-    """
-    x = check_array("levels", levels, ndim=1, dtype=float)
-    y = check_array("accuracies", accuracies, ndim=1, dtype=float)
-    if x.ndim != 1 or x.shape != y.shape or len(x) < 2:
-        raise ValueError(f"accuracies: expected one per level (>= 2 levels), got {y.shape} for {x.shape}")
-    if np.any(np.diff(x) <= 0):
-        raise ValueError(f"levels: expected increasing noise levels, got {x.tolist()}")
-    area = float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)))
-    return area / float(x[-1] - x[0])
-
-
 # =========================================================================== token-level (transformer) models
 
 
+# Size, on purpose: 16 keyword parameters are the options notebooks 06 and 12 call by name (each
+# documented); the body is the token and fusion layers in the order they run.
 def build_token_model(
     modalities: Sequence[str] = MODALITIES,
     fusion: str = "sequential",
@@ -569,31 +562,35 @@ def build_token_model(
     from mmteach.features import PerImageStandardization
 
     mods = _check_modalities(modalities)
-    if not isinstance(fusion, str):
-        raise TypeError(f"fusion: expected a str, one of {TOKEN_FUSIONS}, got {type(fusion).__name__}")
-    if fusion not in TOKEN_FUSIONS:
-        raise ValueError(f"fusion: expected one of {TOKEN_FUSIONS}, got {fusion!r}")
+    fusion = check_choice("fusion", fusion, TOKEN_FUSIONS)
     for arg, value in {"width": width, "depth": depth, "heads": heads, "patch_size": patch_size,
                        "frames_per_token": frames_per_token, "num_classes": num_classes,
                        "text_length": text_length}.items():  # fmt: skip
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{arg}: expected an int, got {type(value).__name__} {value!r}")
-        if value < 1:
-            raise ValueError(f"{arg}: expected a positive int, got {value!r}")
-    if "text" in mods and vocab_size is None:
+        check_int(arg, value, min_value=1)
+    if mlp_dim is not None:
+        mlp_dim = check_int("mlp_dim", mlp_dim, min_value=1)
+    if vocab_size is not None:
+        vocab_size = check_int("vocab_size", vocab_size, min_value=2)
+    elif "text" in mods:
         raise ValueError("vocab_size: required when 'text' is a modality, got None")
+    image_shape = _check_shape("image_shape", image_shape, 3)
+    audio_shape = _check_shape("audio_shape", audio_shape, 2)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    compile = check_bool("compile", compile)
+    if name is not None:
+        name = check_str("name", name)
 
     inputs, tokens = {}, []
     for m in mods:
         if m == "image":
-            inputs[m] = keras.Input(shape=tuple(image_shape), name="image")
+            inputs[m] = keras.Input(shape=image_shape, name="image")
             x = PerImageStandardization(name="image_standardize")(inputs[m])
             x = PatchTokens(patch_size, width, name="image_tokens")(x)
         elif m == "text":
             inputs[m] = keras.Input(shape=(text_length,), dtype="int32", name="text")
             x = layers.Embedding(vocab_size, width, mask_zero=True, name="text_tokens")(inputs[m])
         else:
-            inputs[m] = keras.Input(shape=tuple(audio_shape), name="audio")
+            inputs[m] = keras.Input(shape=audio_shape, name="audio")
             x = FrameTokens(frames_per_token, width, name="audio_tokens")(inputs[m])
         tokens.append(ModalityEmbedding(name=f"{m}_embedding")(x))
 
@@ -614,3 +611,12 @@ def build_token_model(
             metrics=["accuracy"],
         )
     return model
+
+
+def _check_shape(name: str, shape, ndim: int) -> tuple[int, ...]:
+    """An input shape without the batch axis: ``ndim`` positive ints."""
+    if isinstance(shape, str) or not isinstance(shape, Sequence):
+        raise TypeError(f"{name}: expected a tuple of {ndim} positive ints, got {describe(shape)}")
+    if len(shape) != ndim:
+        raise ValueError(f"{name}: expected {ndim} sizes (no batch axis), got {tuple(shape)}")
+    return tuple(check_int(f"{name}[{i}]", n, min_value=1) for i, n in enumerate(shape))

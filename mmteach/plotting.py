@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from mmteach.constants import SAMPLE_RATE
 from mmteach.validation import (
     check_array,
     check_instance,
@@ -27,7 +28,19 @@ from mmteach.validation import (
 
 
 def show_samples(sw, n: int = 12, cols: int = 6, title_column: str = "label_name"):
-    """A grid of the first ``n`` images of a ShapesWorld, titled by ``title_column``."""
+    """A grid of the first ``n`` images of a ShapesWorld, titled by ``title_column``.
+
+    Parameters
+    ----------
+    sw : ShapesWorld
+        The samples.
+    n : int
+        How many images.
+    cols : int
+        Images per row.
+    title_column : str
+        The metadata column that titles each image.
+    """
     import matplotlib.pyplot as plt
 
     n, cols = check_int("n", n, min_value=1), check_int("cols", cols, min_value=1)
@@ -48,9 +61,23 @@ def show_samples(sw, n: int = 12, cols: int = 6, title_column: str = "label_name
 
 
 def show_waveform_and_spectrogram(
-    waveform, spectrogram, sample_rate: int = 8000, frame_step: int = 64, title=""
+    waveform, spectrogram, sample_rate: int = SAMPLE_RATE, frame_step: int = 64, title=""
 ):
-    """The waveform (amplitude over seconds) above its log spectrogram (frequency over time)."""
+    """The waveform (amplitude over seconds) above its log spectrogram (frequency over time).
+
+    Parameters
+    ----------
+    waveform : array ``(samples,)``
+        One recording.
+    spectrogram : array ``(frames, bins)``
+        Its log spectrogram.
+    sample_rate : int
+        Samples per second (for the time axis).
+    frame_step : int
+        Samples between frames (for the time axis).
+    title : str
+        The figure's title.
+    """
     import matplotlib.pyplot as plt
 
     sample_rate = check_int("sample_rate", sample_rate, min_value=1)
@@ -76,7 +103,19 @@ def show_waveform_and_spectrogram(
 
 
 def bar_table(values: dict, title: str = "", ylabel: str = "", reference: float | None = None, ax=None):
-    """A bar chart of ``{name: value}`` with an optional dashed reference line."""
+    """A bar chart of ``{name: value}`` with an optional dashed reference line.
+
+    Parameters
+    ----------
+    values : dict
+        ``{label: number}``, one bar each.
+    title, ylabel : str
+        The axes' texts.
+    reference : float, optional
+        A horizontal dashed line (e.g. chance level).
+    ax : matplotlib Axes, optional
+        Draw there (None: a new figure).
+    """
     import matplotlib.pyplot as plt
 
     check_instance("values", values, Mapping, " of name -> number")
@@ -129,6 +168,21 @@ def image_grid(images, titles: Sequence[str] | None = None, ncols: int = 8, cmap
 
     Grey images use ``cmap`` (default ``"gray"``); float RGB should be in [0, 1].
 
+    Parameters
+    ----------
+    images : array ``(n, H, W[, C])``
+        The images.
+    titles : sequence of str, optional
+        One per image.
+    ncols : int
+        Images per row.
+    cmap : str, optional
+        Matplotlib colour map for grey images.
+    cell : float
+        Inches per image.
+    suptitle : str, optional
+        The figure's title.
+
     Example
     -------
     >>> fig = image_grid(np.zeros((3, 8, 8)), ncols=2)
@@ -166,6 +220,17 @@ def filter_grid(kernels, ncols: int = 8, cell: float = 1.0, suptitle: str | None
     RGB kernels (``c_in == 3``) are drawn in colour, each rescaled to [0, 1];
     otherwise the mean over input channels is drawn with a diverging colour map.
 
+    Parameters
+    ----------
+    kernels : array ``(kh, kw, c_in, c_out)``
+        A convolution's kernel.
+    ncols : int
+        Filters per row.
+    cell : float
+        Inches per filter.
+    suptitle : str, optional
+        The figure's title.
+
     Example
     -------
     >>> fig = filter_grid(np.random.default_rng(0).normal(size=(3, 3, 3, 4)))
@@ -196,6 +261,19 @@ def filter_grid(kernels, ncols: int = 8, cell: float = 1.0, suptitle: str | None
 def feature_map_grid(maps, n: int = 8, ncols: int = 8, cell: float = 1.2, suptitle: str | None = None):
     """Show the first ``n`` channels of one sample's feature maps ``(H, W, channels)``.
 
+    Parameters
+    ----------
+    maps : array ``(H, W, channels)``
+        One sample's feature maps.
+    n : int
+        How many channels to draw.
+    ncols : int
+        Maps per row.
+    cell : float
+        Inches per map.
+    suptitle : str, optional
+        The figure's title.
+
     Example
     -------
     >>> fig = feature_map_grid(np.zeros((16, 16, 4)), n=4)
@@ -221,6 +299,17 @@ def projection_scatter(points, labels, names: Sequence[str] | None = None, title
     """Scatter 2-D ``points`` ``(n, 2)`` (e.g. a PCA of features) coloured by integer ``labels``.
 
     ``names[k]`` labels class ``k`` in the legend.
+
+    Parameters
+    ----------
+    points : array ``(n, 2)``
+        2-d coordinates (e.g. a PCA of embeddings).
+    labels : array of int ``(n,)``
+        Class id of each point (its colour).
+    names : sequence of str, optional
+        The legend's class names.
+    title, xlabel, ylabel : str, optional
+        The axes' texts.
 
     Example
     -------

@@ -9,7 +9,7 @@ split only (no leakage) and then applied to any split:
   ("noise floor"), scaled by the training split's standard deviation.
 
 Table tools for the cleaning lesson: :func:`quality_report` (what is wrong with
-a metadata table), :func:`pseudonymise_ids` (salted HMAC-SHA256 of sample ids)
+a metadata table, from :mod:`mmteach.quality`), :func:`pseudonymise_ids` (salted HMAC-SHA256 of sample ids)
 and :func:`save_clean` / :func:`load_clean` (a checksummed CSV, written
 atomically). The bundled dataset is cleaned by the same documented rules
 (:func:`mmteach.datasets.clean_metadata`) every time it is loaded, so later
@@ -52,7 +52,8 @@ from mmteach.datasets import (  # noqa: F401 (scrub_pii, normalise_category re-e
     sha256_file,
     write_atomic,
 )
-from mmteach.validation import check_file_name, check_int, check_path, check_str, check_str_sequence
+from mmteach.quality import PROBLEMS, quality_report  # noqa: F401 (part of this module's API)
+from mmteach.validation import check_file_name, check_int, check_path, check_str_sequence
 
 PAD, OOV = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[a-z0-9\u4e00-\u9fff]+(?:-[a-z0-9]+)*|\[(?:email|phone)\]")
@@ -67,6 +68,11 @@ def clean_text(text: str) -> str:
     Words are runs of ``a-z``, digits and CJK characters (hyphenated words stay
     whole); e-mail addresses and phone numbers become ``[email]`` and
     ``[phone]``. Cleaning is idempotent: ``clean_text(clean_text(t)) == clean_text(t)``.
+
+    Parameters
+    ----------
+    text : str
+        A caption.
 
     Example
     -------
@@ -87,6 +93,11 @@ def clean_text(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Split a caption into tokens after :func:`clean_text`.
+
+    Parameters
+    ----------
+    text : str
+        A caption.
 
     Example
     -------
@@ -141,6 +152,15 @@ def encode_texts(texts: Sequence[str], vocabulary: Sequence[str], sequence_lengt
 
     Tokens missing from ``vocabulary`` become 1 (OOV).
 
+    Parameters
+    ----------
+    texts : sequence of str
+        Captions.
+    vocabulary : sequence of str
+        ``vocabulary[i]`` is the token of id ``i`` (0 padding, 1 OOV).
+    sequence_length : int
+        Ids per caption (longer ones are cut, shorter ones padded with 0).
+
     Example
     -------
     >>> encode_texts(["a red box"], ["<pad>", "<unk>", "a", "box", "red"], 5)
@@ -159,6 +179,13 @@ def encode_texts(texts: Sequence[str], vocabulary: Sequence[str], sequence_lengt
 
 def decode_ids(ids: Sequence[int], vocabulary: Sequence[str]) -> str:
     """Inverse of :func:`encode_texts` for one row: tokens joined by spaces, padding dropped.
+
+    Parameters
+    ----------
+    ids : sequence of int
+        Token ids (0 = padding, skipped).
+    vocabulary : sequence of str
+        ``vocabulary[i]`` is the token of id ``i``.
 
     Example
     -------
@@ -187,6 +214,15 @@ def log_spectrogram(audio: np.ndarray, frame_length: int = 128, frame_step: int 
     ``frame_length`` is a power of two (no padding at the end):
     ``(n, frames, frame_length // 2 + 1)`` float32.
 
+    Parameters
+    ----------
+    audio : numpy.ndarray
+        Waveforms ``(n, samples)`` or one ``(samples,)``.
+    frame_length : int
+        Samples per frame (Hann window).
+    frame_step : int
+        Samples between frame starts.
+
     Example
     -------
     >>> log_spectrogram(np.zeros((2, 2000))).shape
@@ -213,6 +249,11 @@ def log_spectrogram(audio: np.ndarray, frame_length: int = 128, frame_step: int 
 def remove_noise_floor(spectrogram: np.ndarray) -> np.ndarray:
     """Subtract each sample's per-frequency median over time (its stationary noise floor).
 
+    Parameters
+    ----------
+    spectrogram : numpy.ndarray
+        Log magnitudes ``(..., frames, bins)``.
+
     Example
     -------
     >>> float(remove_noise_floor(np.ones((1, 4, 3))).max())
@@ -232,171 +273,8 @@ def remove_noise_floor(spectrogram: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- tables
 
+
 #: Problems that :func:`quality_report` looks for, in report order.
-PROBLEMS = (
-    "missing value", "duplicate row", "conflicting id", "inconsistent spelling", "unknown category",
-    "not a number", "out of range", "missing file", "empty caption", "personal data",
-)  # fmt: skip
-
-
-def _present(df: pd.DataFrame, columns: Iterable[str]) -> list[str]:
-    return [c for c in columns if c in df.columns]
-
-
-def _check_columns(df: pd.DataFrame, columns: Iterable[str], name: str) -> list[str]:
-    columns = list(columns)
-    unknown = [c for c in columns if c not in df.columns]
-    if unknown:
-        raise ValueError(f"{name}: unknown column(s) {unknown}; the table has {list(df.columns)}")
-    return columns
-
-
-def quality_report(
-    df: pd.DataFrame,
-    *,
-    categories: Mapping[str, Iterable[str]] | None = None,
-    ranges: Mapping[str, tuple[float, float]] | None = None,
-    text_columns: Iterable[str] | None = None,
-    file_columns: Iterable[str] | None = None,
-    root: str | Path | None = None,
-    id_column: str | None = "auto",
-) -> pd.DataFrame:
-    """Count the data-quality problems of a metadata table, one row per (problem, column).
-
-    Checks (every check is reported, with a count of 0 when clean):
-
-    * ``missing value``: empty cells in non-text columns;
-    * ``duplicate row``: exact copies of an earlier row (column ``*``);
-    * ``conflicting id``: an id repeated with different contents;
-    * ``inconsistent spelling``: a category outside the allowed set that
-      :func:`~mmteach.datasets.normalise_category` maps into it (``" Circle"``);
-      ``unknown category`` when it does not;
-    * ``not a number`` / ``out of range``: numeric columns outside ``[low, high]``;
-    * ``missing file``: a file reference that does not exist under ``root``
-      (only checked when ``root`` is given);
-    * ``empty caption``: missing or blank text in a text column;
-    * ``personal data``: a text in which :func:`~mmteach.datasets.scrub_pii`
-      finds an e-mail address or a phone number.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The table, e.g. :func:`mmteach.datasets.load_raw_metadata`.
-    categories : mapping column -> allowed values, optional
-        Default: Shapes World's ``CATEGORIES`` for the columns present.
-    ranges : mapping column -> (low, high), optional
-        Inclusive valid ranges; default Shapes World's ``RANGES`` for the columns present.
-    text_columns, file_columns : iterables of column names, optional
-        Default ``caption_en``/``caption_zh`` and ``image``/``audio`` when present.
-    root : path, optional
-        Folder the file references are relative to.
-    id_column : str or None
-        Column that should identify a row (for ``conflicting id``); None to skip.
-        The default ``"auto"`` uses the column ``id`` when the table has one.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``problem``, ``column``, ``count`` and ``example`` (one offending
-        value, or the id of an offending row).
-
-    Example
-    -------
-    >>> df = pd.DataFrame({"id": ["a", "b", "b"], "shape": ["circle", "Circle", "Circle"]})
-    >>> r = quality_report(df)
-    >>> r.loc[r["count"] > 0, ["problem", "column", "count"]].to_numpy().tolist()
-    [['duplicate row', '*', 1], ['inconsistent spelling', 'shape', 2]]
-    """
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"df: expected a pandas DataFrame, got {type(df).__name__}")
-    if len(df) == 0 or len(df.columns) == 0:
-        raise ValueError(f"df: expected a non-empty table, got shape {df.shape}")
-    if categories is None:
-        categories = {c: v for c, v in CATEGORIES.items() if c in df.columns}
-    if not isinstance(categories, Mapping):
-        raise TypeError(
-            f"categories: expected a mapping column -> allowed values, got {type(categories).__name__}"
-        )
-    _check_columns(df, categories, "categories")
-    if ranges is None:
-        ranges = {c: v for c, v in RANGES.items() if c in df.columns}
-    if not isinstance(ranges, Mapping):
-        raise TypeError(f"ranges: expected a mapping column -> (low, high), got {type(ranges).__name__}")
-    _check_columns(df, ranges, "ranges")
-    for column, bounds in ranges.items():
-        if (
-            not isinstance(bounds, (tuple, list))
-            or len(bounds) != 2
-            or not all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds)
-            or bounds[0] > bounds[1]
-        ):
-            raise ValueError(
-                f"ranges[{column!r}]: expected finite (low, high) with low <= high, got {bounds!r}"
-            )
-    if text_columns is None:
-        texts = _present(df, ("caption_en", "caption_zh"))
-    else:
-        texts = check_str_sequence("text_columns", text_columns, non_empty=False)
-    _check_columns(df, texts, "text_columns")
-    if file_columns is None:
-        files = _present(df, ("image", "audio"))
-    else:
-        files = check_str_sequence("file_columns", file_columns, non_empty=False)
-    _check_columns(df, files, "file_columns")
-    if id_column == "auto":
-        id_column = "id" if "id" in df.columns else None
-    if id_column is not None and check_str("id_column", id_column) not in df.columns:
-        raise ValueError(f"id_column: expected a column of df {list(df.columns)} or None, got {id_column!r}")
-    if root is not None:
-        root = check_path("root", root)
-        if not root.is_dir():
-            raise ValueError("root: expected an existing folder, got a path that is not a folder")
-
-    ids = df[id_column].astype(str) if id_column else pd.Series(df.index.astype(str), index=df.index)
-    rows: list[tuple[str, str, int, str]] = []
-
-    def add(problem: str, column: str, mask: pd.Series, show: pd.Series | None = None) -> None:
-        mask = mask.fillna(False).astype(bool)
-        example = ""
-        if mask.any():
-            example = str((ids if show is None else show)[mask].iloc[0])
-        rows.append((problem, column, int(mask.sum()), example))
-
-    for column in df.columns:
-        if column not in texts:
-            add("missing value", column, df[column].isna())
-    add("duplicate row", "*", df.duplicated(keep="first"))
-    if id_column:
-        unique_rows = df.drop_duplicates()
-        conflicting = unique_rows[id_column].duplicated(keep="first").reindex(df.index, fill_value=False)
-        add("conflicting id", id_column, conflicting)
-    for column, allowed in categories.items():
-        allowed = set(allowed)
-        values = df[column]
-        outside = values.notna() & ~values.isin(allowed)
-        fixable = values.map(normalise_category).isin(allowed)
-        add("inconsistent spelling", column, outside & fixable, values.map(repr))
-        add("unknown category", column, outside & ~fixable, values.map(repr))
-    for column, (low, high) in ranges.items():
-        numbers = pd.to_numeric(df[column], errors="coerce")
-        add("not a number", column, df[column].notna() & numbers.isna(), df[column].map(repr))
-        add("out of range", column, (numbers < low) | (numbers > high), df[column].map(repr))
-    if root is not None:
-        for column in files:
-            exists = df[column].map(lambda p: isinstance(p, str) and bool(p) and (root / p).is_file())
-            add("missing file", column, ~exists, df[column].map(repr))
-    for column in texts:
-        text = df[column]
-        blank = text.isna() | text.map(lambda t: isinstance(t, str) and not t.strip())
-        add("empty caption", column, blank)
-        pii = text.map(lambda t: isinstance(t, str) and scrub_pii(t) != t)
-        add("personal data", column, pii)
-    report = pd.DataFrame(rows, columns=["problem", "column", "count", "example"])
-    order = {p: k for k, p in enumerate(PROBLEMS)}
-    report["_order"] = report["problem"].map(order)
-    return report.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
-
-
 def pseudonymise_ids(
     ids: Iterable[str], salt: str | bytes, *, length: int = 16, prefix: str = "p_"
 ) -> list[str]:
@@ -453,6 +331,15 @@ def save_clean(df: pd.DataFrame, folder: str | Path, name: str = "metadata_clean
     applies the same documented rules, :func:`mmteach.datasets.clean_metadata`,
     on every load.)
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The cleaned table.
+    folder : str or path
+        Where the CSV and its checksum go.
+    name : str
+        The file name without extension.
+
     Returns
     -------
     pathlib.Path
@@ -489,6 +376,13 @@ def load_clean(folder: str | Path, name: str = "metadata_clean") -> pd.DataFrame
     """Read a table written by :func:`save_clean`, after checking its SHA-256.
 
     Raises :class:`~mmteach.datasets.DataError` if a file is missing or altered.
+
+    Parameters
+    ----------
+    folder : str or path
+        The folder :func:`save_clean` wrote to.
+    name : str
+        The file name without extension (a plain name: no folder part).
 
     Example
     -------
@@ -530,7 +424,13 @@ class ModelInputs:
         return len(self.labels)
 
     def select(self, modalities: Sequence[str]) -> dict[str, np.ndarray]:
-        """The input dict restricted to ``modalities``."""
+        """The input dict restricted to ``modalities``.
+
+        Parameters
+        ----------
+        modalities : sequence of str
+            The inputs to keep.
+        """
         if isinstance(modalities, str):
             raise TypeError(f"modalities: expected a sequence of names, got the single str {modalities!r}")
         unknown = [m for m in modalities if m not in self.inputs]
@@ -539,7 +439,13 @@ class ModelInputs:
         return {m: self.inputs[m] for m in modalities}
 
     def subset(self, index: np.ndarray) -> ModelInputs:
-        """Rows ``index`` (positions or boolean mask)."""
+        """Rows ``index`` (positions or boolean mask).
+
+        Parameters
+        ----------
+        index : array of int or bool
+            The samples to keep.
+        """
         index = np.asarray(index)
         return ModelInputs(
             {k: v[index] for k, v in self.inputs.items()},
@@ -583,7 +489,13 @@ class ShapesWorldPreprocessor:
         return remove_noise_floor(log_spectrogram(audio, self.frame_length, self.frame_step))
 
     def fit(self, train: ShapesWorld) -> ShapesWorldPreprocessor:
-        """Learn the vocabulary and the audio scale from ``train`` only."""
+        """Learn the vocabulary and the audio scale from ``train`` only.
+
+        Parameters
+        ----------
+        train : ShapesWorld
+            The training split (the only data the preprocessor learns from).
+        """
         if not isinstance(train, ShapesWorld):
             raise TypeError(f"train: expected a ShapesWorld, got {type(train).__name__}")
         if len(train) == 0:
@@ -593,7 +505,13 @@ class ShapesWorldPreprocessor:
         return self
 
     def transform(self, data: ShapesWorld) -> ModelInputs:
-        """Model-ready arrays for ``data``."""
+        """Model-ready arrays for ``data``.
+
+        Parameters
+        ----------
+        data : ShapesWorld
+            Any split, transformed with what :meth:`fit` learned.
+        """
         self._check_fitted()
         if not isinstance(data, ShapesWorld):
             raise TypeError(f"data: expected a ShapesWorld, got {type(data).__name__}")
@@ -639,6 +557,13 @@ def load_prepared(split_names: Sequence[str] = ("train", "val", "test"), **kwarg
     """Load the clean bundled dataset, fit a preprocessor on train, transform each split.
 
     Returns ``{"train": ModelInputs, ..., "preprocessor": ShapesWorldPreprocessor}``.
+
+    Parameters
+    ----------
+    split_names : sequence of str
+        The splits to return.
+    **kwargs
+        Passed to :class:`ShapesWorldPreprocessor`.
     """
     from mmteach.datasets import load_shapes_world
 

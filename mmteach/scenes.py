@@ -95,11 +95,23 @@ class Scenes:
         return len(self.meta)
 
     def objects(self, i: int) -> list[dict]:
-        """The objects of scene ``i`` as dicts."""
+        """The objects of scene ``i`` as dicts.
+
+        Parameters
+        ----------
+        i : int
+            The scene's position.
+        """
         return json.loads(self.meta["objects"].iloc[i])
 
     def split(self, name: str) -> Scenes:
-        """The ``train``, ``val`` or ``test`` scenes with their questions."""
+        """The ``train``, ``val`` or ``test`` scenes with their questions.
+
+        Parameters
+        ----------
+        name : ``"train"``, ``"val"`` or ``"test"``
+            The split.
+        """
         if name not in ("train", "val", "test"):
             raise ValueError(f"name: expected 'train', 'val' or 'test', got {name!r}")
         keep = (self.meta["split"] == name).to_numpy()
@@ -255,7 +267,17 @@ def default_scenes_root() -> Path:
 
 
 def build_scenes_snapshot(root: str | Path | None = None, n: int = N_SCENES, seed: int = 0) -> Path:
-    """Write the scenes snapshot: PNG images, ``scenes.csv``, ``questions.csv``, manifest."""
+    """Write the scenes snapshot: PNG images, ``scenes.csv``, ``questions.csv``, manifest.
+
+    Parameters
+    ----------
+    root : str or path, optional
+        The snapshot folder; default the bundled one.
+    n : int
+        Number of scenes.
+    seed : int
+        Seeds the generator.
+    """
     root = check_path("root", root) if root is not None else default_scenes_root()
     sc = make_scenes(n, seed=seed)
     if (root / "images").is_dir():
@@ -272,14 +294,28 @@ def build_scenes_snapshot(root: str | Path | None = None, n: int = N_SCENES, see
 
 
 def verify_scenes(root: str | Path | None = None) -> int:
-    """Check every scenes file against its checksum; DataError names the first bad one."""
+    """Check every scenes file against its checksum; DataError names the first bad one.
+
+    Parameters
+    ----------
+    root : str or path, optional
+        The snapshot folder; default the bundled one.
+    """
     from mmteach.datasets import verify_snapshot
 
     return verify_snapshot(check_path("root", root) if root is not None else default_scenes_root())
 
 
 def load_scenes(root: str | Path | None = None, split: str | None = None) -> Scenes:
-    """Load the bundled scenes: every load checks the tables' checksums; decoded images are cached."""
+    """Load the bundled scenes: every load checks the tables' checksums; decoded images are cached.
+
+    Parameters
+    ----------
+    root : str or path, optional
+        The snapshot folder; default the bundled one.
+    split : ``"train"``, ``"val"`` or ``"test"``, optional
+        One split (None: all scenes).
+    """
     import hashlib
 
     if split is not None and split not in ("train", "val", "test"):

@@ -54,6 +54,13 @@ __all__ = [
 def describe(value: object, limit: int = 60) -> str:
     """A short description of ``value`` for an error message: its type and, if short, its repr.
 
+    Parameters
+    ----------
+    value : object
+        Any value.
+    limit : int
+        At most this many characters of its repr.
+
     Example
     -------
     >>> describe(2.5)
@@ -166,6 +173,13 @@ def check_real(
 def check_bool(name: str, value: object) -> bool:
     """A bool (``True``/``False`` or a numpy bool); strings such as ``"no"`` and ints are refused.
 
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    value : object
+        The value to check: True or False (numpy bools included), nothing else.
+
     Example
     -------
     >>> check_bool("overwrite", False)
@@ -182,6 +196,17 @@ def check_bool(name: str, value: object) -> bool:
 
 def check_instance(name: str, value: object, cls: type | tuple[type, ...], hint: str = "") -> object:
     """``value`` if it is an instance of ``cls``; otherwise a TypeError (``hint`` says how to get one).
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    value : object
+        The value to check.
+    cls : type or tuple of types
+        What it must be an instance of.
+    hint : str
+        Appended to the expected type in the message (e.g. ``" of keyword arguments"``).
 
     Example
     -------
@@ -201,6 +226,15 @@ def check_instance(name: str, value: object, cls: type | tuple[type, ...], hint:
 def check_str(name: str, value: object, *, non_empty: bool = True) -> str:
     """A str, non-empty (after stripping blanks) unless ``non_empty=False``.
 
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    value : object
+        The value to check.
+    non_empty : bool
+        Refuse the empty string.
+
     Example
     -------
     >>> check_str("name", "encoder")
@@ -215,6 +249,15 @@ def check_str(name: str, value: object, *, non_empty: bool = True) -> str:
 
 def check_str_sequence(name: str, value: object, *, non_empty: bool = True) -> list[str]:
     """A list of str from any iterable of str; a single str is refused (it is not a list of words).
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    value : object
+        The value to check: a list or tuple of str (a single str is refused).
+    non_empty : bool
+        Refuse an empty sequence.
 
     Example
     -------
@@ -238,6 +281,15 @@ def check_str_sequence(name: str, value: object, *, non_empty: bool = True) -> l
 
 def check_choice(name: str, value: object, choices: Sequence) -> object:
     """One of ``choices``; a value of another type than the choices is a TypeError.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    value : object
+        The value to check.
+    choices : sequence
+        The allowed values.
 
     Example
     -------
@@ -328,6 +380,15 @@ def check_labels(name: str, y: object, n_classes: int | None = None) -> np.ndarr
     Floats are accepted only when they are whole numbers (``1.0``, not ``1.5``); negative
     ids (such as ``-1``) and ids ``>= n_classes`` are refused.
 
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    y : array-like
+        Integer class ids, one per sample.
+    n_classes : int, optional
+        When given, every id must be below it.
+
     Example
     -------
     >>> check_labels("y", [0, 2, 1.0], n_classes=3)
@@ -399,6 +460,13 @@ _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 def check_file_name(name: str, value: object) -> str:
     """A plain file name (letters, digits, ``_ . -``): no folder, no ``..``, nothing hidden.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    value : object
+        A plain file name: a non-empty str with no folder part.
 
     Example
     -------

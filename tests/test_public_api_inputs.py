@@ -29,7 +29,7 @@ NOT_WALKED = {
     "keras protocol": "build/call/compute_output_shape/get_config/from_config are called by Keras",
     # single callables
     "validation.describe": "describes any value for an error message: nothing is a bad value",
-    "datasets.normalise_category": "maps any cell of a pandas column; non-str cells pass through by design",
+    "cleaning.normalise_category": "maps any cell of a pandas column; non-str cells pass through by design",
     "models.MultimodalModel": "a keras.Model subclass: its constructor is Keras's functional API",
     "device.use": "a context manager over device.use's choice: walked through device.parse_choice",
     "validation": "the checks themselves: they name the argument they are given (tests/test_validation.py)",
@@ -130,7 +130,7 @@ def _fold_table():
 def _good_for() -> dict:
     """Example values for callables whose required parameters must agree with each other."""
     from mmteach.applications.retrieval import build_dual_encoder
-    from mmteach.scenes import make_scenes
+    from mmteach.scenes import ANSWERS, make_scenes
 
     scenes = make_scenes(4)
     gru = {"x": np.zeros((2, 3)), "h": np.zeros((2, 2)), "kernel": np.zeros((3, 6)),
@@ -146,28 +146,28 @@ def _good_for() -> dict:
         "applications.retrieval.model_inputs": {"images": scenes.images[:1]},
         "applications.translate.attention_numpy": {"queries": np.ones((2, 3)), "keys": np.ones((2, 3))},
         "applications.translate.sense_accuracy": {"hypotheses": ["一个浅色的圆形"]},
-        "datasets.load_keras_dataset": {"name": "mnist"},
-        "fusion.gru_step": gru,
-        "fusion.inject_fusion": {"vector": np.zeros((2, 3)), "sequence": np.zeros((2, 4, 2)),
+        "public_datasets.load_keras_dataset": {"name": "mnist"},
+        "fusion_numpy.gru_step": gru,
+        "fusion_numpy.inject_fusion": {"vector": np.zeros((2, 3)), "sequence": np.zeros((2, 4, 2)),
                                  "kernel": np.zeros((3, 2)), "bias": np.zeros(2),
                                  "rnn_kernel": np.zeros((2, 6)), "rnn_recurrent_kernel": np.zeros((2, 6)),
                                  "rnn_bias": np.zeros((2, 6))},
-        "fusion.sequential_fusion": {"features": [np.zeros((2, 3))], "kernels": [np.zeros((3, 2))],
+        "fusion_numpy.sequential_fusion": {"features": [np.zeros((2, 3))], "kernels": [np.zeros((3, 2))],
                                      "biases": [np.zeros(2)], "rnn_kernel": np.zeros((2, 6)),
                                      "rnn_recurrent_kernel": np.zeros((2, 6)), "rnn_bias": np.zeros((2, 6))},
-        "fusion.weighted_fusion": {"features": [np.zeros((2, 3))], "kernels": [np.zeros((3, 2))],
+        "fusion_numpy.weighted_fusion": {"features": [np.zeros((2, 3))], "kernels": [np.zeros((3, 2))],
                                    "biases": [np.zeros(2)], "logits": [0.0]},
-        "fusion.parallel_fusion": {"kernels": None},
+        "fusion_numpy.parallel_fusion": {"kernels": None},
         "models.build_multimodal_model": {"vocab_size": 30},
         "datasets.ShapesWorld": {"meta": _sw().meta, "images": _sw().images, "audio": _sw().audio},
         "scenes.Scenes": {"meta": scenes.meta, "images": scenes.images, "questions": scenes.questions},
         "training.fit": {"build_model": _compiled, "x": np.zeros((4, 3)), "y": np.array([0, 1, 0, 1]),
                          "monitor": "loss"},
-        "training.cross_validate": {"build_model": _compiled, "data": np.zeros((20, 3)),
+        "cv.cross_validate": {"build_model": _compiled, "data": np.zeros((20, 3)),
                                     "labels": np.arange(20) % 2},
-        "training.select_model": {"build_model": _compiled, "data": np.zeros((20, 3)),
+        "cv.select_model": {"build_model": _compiled, "data": np.zeros((20, 3)),
                                   "labels": np.arange(20) % 2},
-        "training.fold_indices": {"labels": np.arange(20) % 2},
+        "cv.fold_indices": {"labels": np.arange(20) % 2},
         "widgets.weights_html": {"modalities": ["image", "text"]},
         "spoken_digits.degrade_images": {"images": np.zeros((2, 8, 8))},
         "spoken_digits.add_noise": {"waveforms": [np.full(100, 0.1, np.float32)], "snr": 10.0},
@@ -177,6 +177,48 @@ def _good_for() -> dict:
         "spoken_digits.token_fusion_head": {"image_tokens": (4, 4), "audio_tokens": (4, 5)},
         "stats.paired_differences": {"folds": _folds(), "reference": "a"},
         "stats.one_standard_error_rule": {"folds": _folds(), "complexity": {"a": 1, "b": 2}},
+        "fusion_numpy.check_order": {"order": [1, 0], "n": 2},
+        "tokens.check_rank3": {"layer_name": "fusion", "shape": (None, 2, 3)},
+        "models.build_token_model": {"vocab_size": 30},
+        "token_models.answer": {"probabilities": np.full((1, len(ANSWERS)), 0.5),
+                                "question_types": ["count"]},
+        "token_models.build_clip": {"image_encoder": _good()["model"], "vocab_size": 30},
+        "model_inputs.take": {"x": np.zeros((2, 3)), "index": [0]},
+        "model_inputs.build_compiled": {"build_model": _compiled},
+        **_attention_examples(),
+    }  # fmt: skip
+
+
+def _attention_examples() -> dict:
+    """Consistent weights for the numpy attention references (d = 4, 2 heads of width 2)."""
+    rng = np.random.default_rng(0)
+    d, heads, kd = 4, 2, 2
+    tokens = [rng.normal(size=(1, 3, d)), rng.normal(size=(1, 2, d))]
+    mha = [rng.normal(size=s) for s in [(d, heads, kd), (heads, kd)] * 3 + [(heads, kd, d), (d,)]]
+    norm = (np.ones(d), np.zeros(d))
+    mlp = (rng.normal(size=(d, 8)), np.zeros(8), rng.normal(size=(8, d)), np.zeros(d))
+    block = {"norm1": norm, "norm2": norm, "attention": mha, "mlp": mlp}
+    encoder = {"cls": np.zeros(d), "blocks": [block], "norm": norm}
+    layer = {"norm_query": norm, "norm_context": norm, "attention": mha, "norm2": norm, "mlp": mlp}
+    cross = {"encoders": [[block], []], "layers": [layer], "norm": norm}
+    x, t = {"x": tokens[0]}, {"tokens": tokens, "heads": heads}
+    return {
+        "attention_numpy.softmax": {"x": np.zeros(3)},
+        "attention_numpy.gelu": {"x": np.zeros(3)},
+        "attention_numpy.layer_norm": {**x, "gamma": norm[0], "beta": norm[1]},
+        "attention_numpy.scaled_dot_product_attention": {"q": tokens[0], "k": tokens[1], "v": tokens[1]},
+        "attention_numpy.multi_head_attention": {"query": tokens[0], "value": tokens[1], "weights": mha,
+                                                 "heads": heads},
+        "attention_numpy.mha_parameter_count": {"d_model": d, "heads": heads, "key_dim": kd},
+        "attention_numpy.transformer_block": {**x, "weights": block, "heads": heads},
+        "attention_numpy.transformer_encoder": {"tokens": tokens[0], "weights": encoder, "heads": heads},
+        "attention_numpy.patchify": {"images": np.zeros((1, 4, 4, 1)), "patch_size": 2},
+        "attention_numpy.frames_to_tokens": {"spectrograms": np.zeros((1, 4, 2)), "frames_per_token": 2},
+        "attention_numpy.parallel_token_fusion": {**t, "weights": [encoder, encoder]},
+        "attention_numpy.single_stream_fusion": {**t, "weights": encoder},
+        "attention_numpy.cross_attention_fusion": {**t, "weights": cross},
+        "attention_numpy.modality_shares": {"attention": np.full((1, 2, 1, 3), 1 / 3),
+                                            "token_counts": [2, 1]},
     }  # fmt: skip
 
 
