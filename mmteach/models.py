@@ -501,7 +501,7 @@ def build_token_model(
     patch_size: int = 8,
     frames_per_token: int = 3,
     vocab_size: int | None = None,
-    num_classes: int = 9,
+    n_classes: int = 9,
     image_shape: Sequence[int] = (32, 32, 3),
     text_length: int = 16,
     audio_shape: Sequence[int] = (30, 65),
@@ -541,8 +541,16 @@ def build_token_model(
         Image patch side (a divisor of the image size), spectrogram frames per token.
     vocab_size : int
         Needed with ``"text"``.
+    n_classes : int
+        Output classes (9 for Shapes World).
     image_shape, text_length, audio_shape :
         Input shapes (default: Shapes World's prepared inputs).
+    learning_rate : float
+        Adam's learning rate (when ``compile``).
+    compile : bool
+        Compile with Adam, sparse categorical cross-entropy and accuracy.
+    name : str, optional
+        Model name.
 
     Example
     -------
@@ -564,7 +572,7 @@ def build_token_model(
     mods = _check_modalities(modalities)
     fusion = check_choice("fusion", fusion, TOKEN_FUSIONS)
     for arg, value in {"width": width, "depth": depth, "heads": heads, "patch_size": patch_size,
-                       "frames_per_token": frames_per_token, "num_classes": num_classes,
+                       "frames_per_token": frames_per_token, "n_classes": n_classes,
                        "text_length": text_length}.items():  # fmt: skip
         check_int(arg, value, min_value=1)
     if mlp_dim is not None:
@@ -602,7 +610,7 @@ def build_token_model(
         query = mods.index("text") if "text" in mods else 0
         fused = CrossAttentionFusion(1, heads, mlp_dim, query=query, self_depth=depth, name="fusion")(tokens)
     hidden = layers.Dense(width, activation="elu", name="head_hidden")(fused)
-    label = layers.Dense(num_classes, activation="softmax", name="label")(hidden)
+    label = layers.Dense(n_classes, activation="softmax", name="label")(hidden)
     model = MultimodalModel(inputs=inputs, outputs=label, name=name or f"tokens_{fusion}_{'_'.join(mods)}")
     if compile:
         model.compile(
