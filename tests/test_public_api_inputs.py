@@ -173,8 +173,8 @@ def _good_for() -> dict:
         "spoken_digits.add_noise": {"waveforms": [np.full(100, 0.1, np.float32)], "snr": 10.0},
         "spoken_digits.snr_db": {"clean": np.ones(10), "noisy": np.full(10, 1.1)},
         "spoken_digits.pad_or_trim": {"waveforms": [np.zeros(5, np.float32)], "n_samples": 8},
-        "spoken_digits.transformer_audio_encoder": {"frames": 4, "bins": 5},
-        "spoken_digits.token_fusion_head": {"image_tokens": (4, 4), "audio_tokens": (4, 5)},
+        "token_models.audio_transformer": {"frames": 6, "bins": 5},
+        "token_models.token_fusion_head": {"image_tokens": (4, 4), "audio_frames": (6, 5)},
     }  # fmt: skip
 
 
