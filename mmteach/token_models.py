@@ -55,6 +55,7 @@ from mmteach.attention import (
 from mmteach.attention_numpy import positive_int
 from mmteach.features import PerImageStandardization
 from mmteach.preprocessing import build_vocabulary, encode_texts, tokenize
+from mmteach.validation import check_str
 
 __all__ = [
     "QUESTION_LENGTH",
@@ -119,8 +120,12 @@ def restart(model, weights) -> keras.Model:
     >>> int(restart(model, start).optimizer.iterations.numpy())
     0
     """
-    if not isinstance(model, keras.Model) or model.optimizer is None:
+    if not isinstance(weights, (list, tuple)):
+        raise TypeError(f"weights: expected a list of arrays (get_weights()), got {type(weights).__name__}")
+    if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
         raise TypeError(f"model: expected a compiled keras.Model, got {type(model).__name__}")
+    if len(weights) != len(model.weights):
+        raise ValueError(f"weights: expected {len(model.weights)} arrays, got {len(weights)}")
     model.set_weights(weights)
     for v in model.optimizer.variables:
         if v.name != "learning_rate":
@@ -341,6 +346,7 @@ def audio_transformer(frames: int, bins: int, *, width: int = 32, heads: int = 2
         ("frames_per_token", frames_per_token)))  # fmt: skip
     if frames % k:
         raise ValueError(f"frames_per_token: expected a divisor of the {frames} frames, got {k}")
+    name = check_str("name", name)
     spectrogram = keras.Input((frames, bins), name="audio")
     mask = _token_mask(ops.any(ops.not_equal(spectrogram, 0.0), axis=-1), frames, k)
     tokens = FrameTokens(k, width, name="audio_tokens")(spectrogram)
@@ -380,7 +386,7 @@ def token_fusion_head(image_tokens: tuple[int, int], audio_frames: tuple[int, in
                                                        ("frames_per_token", frames_per_token)))  # fmt: skip
     if n_f % k:
         raise ValueError(f"frames_per_token: expected a divisor of the {n_f} audio frames, got {k}")
-    n_classes = positive_int("n_classes", n_classes)
+    n_classes, name = positive_int("n_classes", n_classes), check_str("name", name)
     if n_classes < 2:
         raise ValueError(f"n_classes: expected at least 2, got {n_classes}")
     img_in = keras.Input((n_i, d_i), name="image_tokens")
