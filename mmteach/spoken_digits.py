@@ -38,13 +38,12 @@ import numpy as np
 import pandas as pd
 
 from mmteach.datasets import DataError, cache_dir, read_manifest, read_wav, sha256_file, write_atomic
-from mmteach.validation import check_array, check_int, check_path, check_real, check_str
+from mmteach.validation import check_array, check_int, check_path, check_real
 
 __all__ = [
     "SPEAKERS", "ACCENTS", "SAMPLE_RATE", "TEST_TAKES", "SPLITS", "SpokenDigits", "AudioVisualDigits",
     "default_spoken_digits_root", "verify_spoken_digits", "load_spoken_digits", "pad_or_trim",
-    "make_audio_visual_digits", "degrade_images", "add_noise", "snr_db", "transformer_audio_encoder",
-    "token_fusion_head",
+    "make_audio_visual_digits", "degrade_images", "add_noise", "snr_db",
 ]  # fmt: skip
 
 #: The five speakers shipped, with the accent the dataset's metadata gives.
@@ -549,106 +548,3 @@ def add_noise(waveforms, snr: float, *, seed: int = 0):
         power = np.mean(w**2)
         out.append((w + rng.normal(0.0, np.sqrt(power / 10 ** (snr / 10)), w.shape)).astype(np.float32))
     return out[0] if single else out
-
-
-# --------------------------------------------------------------------------- small attention models
-# Stand-ins built with plain Keras until the attention notebook's module (mmteach.attention)
-# is merged; the capstone notebook marks the cells that use them.
-
-
-def transformer_audio_encoder(frames: int, bins: int, *, width: int = 32, heads: int = 2,
-                              name: str = "audio_transformer"):  # fmt: skip
-    """A one-block transformer encoder over spectrogram frames: ``(batch, frames, bins) -> (batch, width)``.
-
-    Frames are projected to ``width``, a learned position embedding is added, then one
-    block of multi-head self-attention and a feed-forward layer (each with a residual
-    connection and layer normalisation); all-zero (padding) frames are masked out of the
-    attention and of the final mean over frames. Layers: ``audio_frame_projection``,
-    ``audio_position``, ``audio_attention``, ``audio_ffn``, ``audio_features``.
-
-    Example
-    -------
-    >>> transformer_audio_encoder(45, 129).output_shape  # doctest: +SKIP
-    (None, 32)
-    """
-    import keras
-    from keras import layers, ops
-
-    frames, bins = _check_int("frames", frames, 1), _check_int("bins", bins, 1)
-    width, heads = _check_int("width", width, 1), _check_int("heads", heads, 1)
-    name = check_str("name", name)
-    inp = keras.Input((frames, bins), name="audio")
-    mask = layers.Lambda(lambda x: ops.any(ops.not_equal(x, 0.0), axis=-1), name="audio_padding_mask")(inp)
-    x = layers.Dense(width, name="audio_frame_projection")(inp)
-    x = x + layers.Embedding(frames, width, name="audio_position")(ops.arange(frames))
-    x = _transformer_block(x, mask, width, heads, "audio")
-    out = _masked_mean(x, mask, "audio_pool")
-    out = layers.Dense(width, activation="elu", name="audio_features")(out)
-    return keras.Model(inp, out, name=name)
-
-
-def _transformer_block(x, mask, width: int, heads: int, prefix: str):
-    from keras import layers, ops
-
-    attention_mask = ops.logical_and(mask[:, :, None], mask[:, None, :])
-    a = layers.MultiHeadAttention(heads, width // heads, name=f"{prefix}_attention")(
-        x, x, attention_mask=attention_mask
-    )
-    x = layers.LayerNormalization(name=f"{prefix}_norm1")(x + a)
-    f = layers.Dense(2 * width, activation="elu", name=f"{prefix}_ffn")(x)
-    f = layers.Dense(width, name=f"{prefix}_ffn_out")(f)
-    return layers.LayerNormalization(name=f"{prefix}_norm2")(x + f)
-
-
-def _masked_mean(x, mask, name: str):
-    from keras import layers, ops
-
-    def mean(args):
-        seq, m = args
-        w = ops.cast(m, seq.dtype)[:, :, None]
-        return ops.sum(seq * w, axis=1) / ops.maximum(ops.sum(w, axis=1), 1.0)
-
-    return layers.Lambda(mean, name=name)([x, mask])
-
-
-def token_fusion_head(image_tokens: tuple[int, int], audio_tokens: tuple[int, int], *, width: int = 32,
-                      heads: int = 2, n_classes: int = 10, name: str = "token_fusion"):  # fmt: skip
-    """Single-stream token-level fusion: one transformer block over image and audio tokens together.
-
-    Inputs: ``image_tokens`` ``(batch, n_i, d_i)`` (e.g. a CNN's feature map, one token per
-    position), ``audio_tokens`` ``(batch, n_a, d_a)`` (one token per spectrogram frame) and
-    ``audio_mask`` ``(batch, n_a)`` (False = padding). Each modality's tokens are projected to
-    ``width`` plus a learned position embedding (so the type of a token is known), then
-    concatenated, so every image token can attend to every audio frame and back; a masked
-    mean over all tokens feeds the softmax ``label``.
-
-    Example
-    -------
-    >>> token_fusion_head((16, 16), (45, 32)).output_shape  # doctest: +SKIP
-    (None, 10)
-    """
-    import keras
-    from keras import layers, ops
-
-    for arg, value in (("image_tokens", image_tokens), ("audio_tokens", audio_tokens)):
-        if not isinstance(value, (tuple, list)) or len(value) != 2:
-            raise TypeError(f"{arg}: expected a pair (tokens, dims), got {value!r}")
-        _check_int(arg, value[0], 1), _check_int(arg, value[1], 1)
-    (n_i, d_i), (n_a, d_a) = image_tokens, audio_tokens
-    width, heads = _check_int("width", width, 1), _check_int("heads", heads, 1)
-    n_classes, name = _check_int("n_classes", n_classes, 2), check_str("name", name)
-    img = keras.Input((n_i, d_i), name="image_tokens")
-    aud = keras.Input((n_a, d_a), name="audio_tokens")
-    aud_mask = keras.Input((n_a,), dtype="bool", name="audio_mask")
-    xi = layers.Dense(width, name="image_token_projection")(img)
-    xi = xi + layers.Embedding(n_i, width, name="image_position")(ops.arange(n_i))
-    xa = layers.Dense(width, name="audio_token_projection")(aud)
-    xa = xa + layers.Embedding(n_a, width, name="audio_position")(ops.arange(n_a))
-    x = layers.Concatenate(axis=1, name="tokens")([xi, xa])
-    mask = layers.Lambda(
-        lambda m: ops.concatenate([ops.ones((ops.shape(m)[0], n_i), "bool"), m], axis=1), name="token_mask"
-    )(aud_mask)
-    x = _transformer_block(x, mask, width, heads, "fusion")
-    pooled = _masked_mean(x, mask, "fusion_pool")
-    out = layers.Dense(n_classes, activation="softmax", name="label")(pooled)
-    return keras.Model({"image_tokens": img, "audio_tokens": aud, "audio_mask": aud_mask}, out, name=name)

@@ -12,7 +12,21 @@ from scratch.
   vector and a GRU question vector, concatenated (:class:`~mmteach.fusion.ParallelFusion`);
 * :func:`answer` - predictions restricted to each question type's answers;
 * :func:`patch_encoder`, :func:`build_clip` - a patch-transformer image encoder and a
-  caption encoder trained with the symmetric InfoNCE loss.
+  caption encoder trained with the symmetric InfoNCE loss;
+* :func:`audio_transformer`, :func:`token_fusion_head` - the real-data notebook's transformer
+  audio encoder and token-level fusion head, built from :mod:`mmteach.attention`'s layers;
+* :func:`compile_classifier`, :func:`restart` - train small models without paying for
+  TensorFlow's tracing more than once per architecture (see below).
+
+Where the seconds go
+--------------------
+For the course's small models, a CPU spends more time *tracing* a training step (turning
+the Python code into a TensorFlow graph, a few seconds for a transformer) than running it
+(milliseconds a step). Keras creates the optimizer's slots and string metrics lazily,
+inside the first traced step, and TensorFlow then traces that step a second time;
+a last, smaller batch costs a further trace. :func:`compile_classifier` creates that state
+up front (one trace per model), and :func:`restart` puts a trained model back to fresh
+weights with a zeroed optimizer, so another seed or fold reuses the traced step.
 
 Example
 -------
@@ -29,24 +43,94 @@ import numpy as np
 from keras import layers, ops
 
 from mmteach import scenes as _scenes
-from mmteach.attention import ClsToken, CrossAttentionFusion, ModalityEmbedding, PatchTokens, TransformerBlock
+from mmteach.attention import (
+    ClsToken,
+    CrossAttentionFusion,
+    FrameTokens,
+    ModalityEmbedding,
+    PatchTokens,
+    SingleStreamFusion,
+    TransformerBlock,
+)
 from mmteach.attention_numpy import positive_int
 from mmteach.features import PerImageStandardization
 from mmteach.preprocessing import build_vocabulary, encode_texts, tokenize
+from mmteach.validation import check_str
 
 __all__ = [
     "QUESTION_LENGTH",
     "answer",
+    "audio_transformer",
     "build_clip",
     "build_scene_qa_model",
     "caption_ids",
+    "compile_classifier",
     "patch_encoder",
+    "restart",
     "scene_qa_data",
+    "token_fusion_head",
 ]
 
 QUESTION_LENGTH = 12
 CAPTION_LENGTH = 24
 _SIZE = _scenes.SCENE_SIZE
+
+
+def compile_classifier(model, learning_rate: float = 1e-3):
+    """Compile ``model`` for integer labels (Adam, sparse cross-entropy, accuracy) with its state built.
+
+    The same as ``model.compile(Adam(learning_rate), "sparse_categorical_crossentropy",
+    metrics=["accuracy"])``, except that the optimizer's variables and the accuracy
+    metric are created now rather than inside the first traced training step, so
+    ``fit`` traces that step once instead of twice. Returns ``model``.
+
+    Example
+    -------
+    >>> model = compile_classifier(keras.Sequential([keras.Input((4,)), layers.Dense(3)]))
+    >>> model.optimizer.built
+    True
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model: expected a keras.Model, got {type(model).__name__}")
+    rate = learning_rate
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+        raise ValueError(f"learning_rate: expected a positive number, got {learning_rate!r}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(float(learning_rate)),
+        loss="sparse_categorical_crossentropy",
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def restart(model, weights) -> keras.Model:
+    """Set ``model``'s ``weights`` and zero its optimizer's state: a fresh model that keeps its traced step.
+
+    ``weights`` is a list as ``model.get_weights()`` returns it: the model's own initial
+    weights (another fold), or those of a new model of the same architecture built
+    under another seed (another seed). Adam's moments and step counter go back to zero;
+    the learning rate stays. Training afterwards gives what a new model with these
+    weights would give, without tracing the training step again. Returns ``model``.
+
+    Example
+    -------
+    >>> model = compile_classifier(keras.Sequential([keras.Input((4,)), layers.Dense(3)]))
+    >>> start = model.get_weights()
+    >>> int(restart(model, start).optimizer.iterations.numpy())
+    0
+    """
+    if not isinstance(weights, (list, tuple)):
+        raise TypeError(f"weights: expected a list of arrays (get_weights()), got {type(weights).__name__}")
+    if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
+        raise TypeError(f"model: expected a compiled keras.Model, got {type(model).__name__}")
+    if len(weights) != len(model.weights):
+        raise ValueError(f"weights: expected {len(model.weights)} arrays, got {len(weights)}")
+    model.set_weights(weights)
+    for v in model.optimizer.variables:
+        if v.name != "learning_rate":
+            v.assign(np.zeros(v.shape, v.dtype))
+    return model
 
 
 def _check_scenes(sc, name: str = "scenes"):
@@ -121,9 +205,7 @@ def build_scene_qa_model(vocab_size: int, fusion: str = "weighted", *, width: in
     hidden = layers.Dense(2 * width, activation="elu", name="hidden")(fused)
     out = layers.Dense(len(_scenes.ANSWERS), activation="softmax", name="answer")(hidden)
     model = keras.Model({"image": image, "question": question}, out, name=name or f"qa_{fusion}")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])  # fmt: skip
-    return model
+    return compile_classifier(model, learning_rate)
 
 
 def answer(probabilities, question_types) -> list[str]:
@@ -227,5 +309,96 @@ def build_clip(image_encoder, vocab_size: int, width: int = 32, heads: int = 2, 
         raise TypeError(f"image_encoder: expected a keras.Model, got {type(image_encoder).__name__}")
     captions = _caption_encoder(positive_int("vocab_size", vocab_size), width, heads)
     model = _Clip(image_encoder, captions, width, name="clip")
+    # build every variable now (not inside the first traced step: that would trace it twice)
+    model({"image": np.zeros((1, *image_encoder.input_shape[1:]), "float32"),
+           "caption": np.zeros((1, CAPTION_LENGTH), "int32")})  # fmt: skip
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    model.optimizer.build(model.trainable_variables)
     return model
+
+
+# =========================================================================== real data: spoken digits
+
+
+def _token_mask(frame_mask, frames: int, k: int):
+    """Frame mask ``(batch, frames)`` -> token mask ``(batch, frames / k)``: real if any of its frames is."""
+    return ops.any(ops.reshape(frame_mask, (-1, frames // k, k)), axis=-1)
+
+
+def audio_transformer(frames: int, bins: int, *, width: int = 32, heads: int = 2, frames_per_token: int = 3,
+                      name: str = "audio_transformer"):  # fmt: skip
+    """Transformer encoder of spectrograms ``(batch, frames, bins) -> (batch, width)``, notebook 06 layers.
+
+    :class:`~mmteach.attention.FrameTokens` groups ``frames_per_token`` frames into one
+    token (``audio_tokens``), :class:`~mmteach.attention.ModalityEmbedding` adds positions
+    (``audio_embedding``), and :class:`~mmteach.attention.SingleStreamFusion` over this one
+    modality is a [CLS] transformer encoder of one block (``audio_encoder``); a token
+    whose frames are all zero (padding) is masked out of the attention. A ``Dense`` layer
+    ``audio_features`` follows, as in the course's other audio encoders.
+
+    Example
+    -------
+    >>> audio_transformer(45, 129).output_shape  # doctest: +SKIP
+    (None, 32)
+    """
+    frames, bins, width, heads, k = (positive_int(n, v) for n, v in (
+        ("frames", frames), ("bins", bins), ("width", width), ("heads", heads),
+        ("frames_per_token", frames_per_token)))  # fmt: skip
+    if frames % k:
+        raise ValueError(f"frames_per_token: expected a divisor of the {frames} frames, got {k}")
+    name = check_str("name", name)
+    spectrogram = keras.Input((frames, bins), name="audio")
+    mask = _token_mask(ops.any(ops.not_equal(spectrogram, 0.0), axis=-1), frames, k)
+    tokens = FrameTokens(k, width, name="audio_tokens")(spectrogram)
+    tokens = ModalityEmbedding(name="audio_embedding")(tokens)
+    encoded = SingleStreamFusion(depth=1, heads=heads, name="audio_encoder")([tokens], mask=[mask])
+    out = layers.Dense(width, activation="elu", name="audio_features")(encoded)
+    return keras.Model(spectrogram, out, name=name)
+
+
+def token_fusion_head(image_tokens: tuple[int, int], audio_frames: tuple[int, int], *, width: int = 32,
+                      heads: int = 2, frames_per_token: int = 3, n_classes: int = 10,
+                      name: str = "token_fusion"):  # fmt: skip
+    """Token-level fusion of image and audio tokens: notebook 06's single stream (ViLT-style).
+
+    Inputs ``image_tokens`` ``(batch, n_i, d_i)`` (e.g. the positions of a CNN's feature
+    map), ``audio_frames`` ``(batch, n_f, d_a)`` (per-frame features) and ``audio_mask``
+    ``(batch, n_f)`` (False = padding frame). Image tokens are projected to ``width``
+    (``image_token_projection``); padding frames are zeroed and grouped
+    ``frames_per_token`` at a time into audio tokens
+    (:class:`~mmteach.attention.FrameTokens`, ``audio_tokens``); each modality gets its
+    positions and modality type (:class:`~mmteach.attention.ModalityEmbedding`); one
+    :class:`~mmteach.attention.SingleStreamFusion` block lets every token attend to every
+    token of both modalities (padding masked), and its [CLS] output feeds the softmax
+    ``label``.
+
+    Example
+    -------
+    >>> token_fusion_head((4, 32), (45, 32)).output_shape  # doctest: +SKIP
+    (None, 10)
+    """
+    for arg, value in (("image_tokens", image_tokens), ("audio_frames", audio_frames)):
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise TypeError(f"{arg}: expected a pair (tokens, dims), got {value!r}")
+        positive_int(arg, value[0]), positive_int(arg, value[1])
+    (n_i, d_i), (n_f, d_a) = image_tokens, audio_frames
+    width, heads, k = (positive_int(n, v) for n, v in (("width", width), ("heads", heads),
+                                                       ("frames_per_token", frames_per_token)))  # fmt: skip
+    if n_f % k:
+        raise ValueError(f"frames_per_token: expected a divisor of the {n_f} audio frames, got {k}")
+    n_classes, name = positive_int("n_classes", n_classes), check_str("name", name)
+    if n_classes < 2:
+        raise ValueError(f"n_classes: expected at least 2, got {n_classes}")
+    img_in = keras.Input((n_i, d_i), name="image_tokens")
+    aud_in = keras.Input((n_f, d_a), name="audio_frames")
+    mask_in = keras.Input((n_f,), dtype="bool", name="audio_mask")
+    img = layers.Dense(width, name="image_token_projection")(img_in)
+    img = ModalityEmbedding(name="image_embedding")(img)
+    real_frames = aud_in * ops.expand_dims(ops.cast(mask_in, aud_in.dtype), -1)
+    aud = ModalityEmbedding(name="audio_embedding")(FrameTokens(k, width, name="audio_tokens")(real_frames))
+    fused = SingleStreamFusion(depth=1, heads=heads, name="fusion")(
+        [img, aud], mask=[None, _token_mask(mask_in, n_f, k)]
+    )
+    out = layers.Dense(n_classes, activation="softmax", name="label")(fused)
+    inputs = {"image_tokens": img_in, "audio_frames": aud_in, "audio_mask": mask_in}
+    return keras.Model(inputs, out, name=name)

@@ -283,3 +283,32 @@ def test_exercise_checks_accept_right_and_refuse_wrong_answers():
     ex.check_training_compute(lambda m, s, e: 3 * m * s * e)
     with pytest.raises(AssertionError, match="training compute"):
         ex.check_training_compute(lambda m, s, e: m * s * e)
+
+
+def test_compile_classifier_traces_once_and_restart_repeats_a_fresh_run():
+    import keras
+
+    from mmteach import token_models as tm
+
+    def build():
+        keras.utils.set_random_seed(0)
+        inp = keras.Input((4,))
+        return keras.Model(inp, keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(8)(inp)))
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 3, 32)
+    model = tm.compile_classifier(build(), 1e-2)
+    assert model.optimizer.built and model.optimizer.iterations.numpy() == 0
+    start = model.get_weights()
+    model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    first, step = model.get_weights(), model.train_function
+    tm.restart(model, start)
+    assert int(model.optimizer.iterations.numpy()) == 0
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), start, strict=True))
+    model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    assert model.train_function is step  # the traced step was reused
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(model.get_weights(), first, strict=True))
+    with pytest.raises(ValueError, match="weights"):
+        tm.restart(model, start[:1])
+    with pytest.raises(ValueError, match="learning_rate"):
+        tm.compile_classifier(build(), 0.0)

@@ -188,25 +188,37 @@ def test_the_bundled_recordings(tmp_path, monkeypatch):
     assert set(sdm.ACCENTS) == set(sdm.SPEAKERS)
 
 
-def test_attention_stand_ins_ignore_padding():
+def test_audio_transformer_and_token_fusion_head_ignore_padding():
     pytest.importorskip("keras")
+    from mmteach import token_models as tm
+
     rng = np.random.default_rng(0)
-    x = rng.random((2, 10, 6)).astype(np.float32)
-    x[:, 7:] = 0.0  # padding frames
-    encoder = sdm.transformer_audio_encoder(10, 6, width=8, heads=2)
+    x = rng.random((2, 12, 6)).astype(np.float32)
+    x[:, 9:] = 0.0  # padding frames: the last token of 3 frames
+    encoder = tm.audio_transformer(12, 6, width=8, heads=2)
     out = np.asarray(encoder(x))
     assert out.shape == (2, 8)
-    head = sdm.token_fusion_head((4, 3), (10, 5), width=8, n_classes=10)
+    assert encoder.get_layer("audio_encoder").__class__.__name__ == "SingleStreamFusion"
+    changed = x.copy()
+    changed[:, 10] = 5.0  # a padding token that now holds sound is no longer padding
+    assert not np.allclose(np.asarray(encoder(changed)), out, atol=1e-4)
+    head = tm.token_fusion_head((4, 3), (12, 5), width=8, n_classes=10)
     inputs = {
         "image_tokens": rng.random((2, 4, 3)).astype(np.float32),
-        "audio_tokens": rng.random((2, 10, 5)).astype(np.float32),
-        "audio_mask": np.arange(10)[None].repeat(2, 0) < 7,
+        "audio_frames": rng.random((2, 12, 5)).astype(np.float32),
+        "audio_mask": np.arange(12)[None].repeat(2, 0) < 7,
     }
     p = np.asarray(head(inputs))
     assert p.shape == (2, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
-    changed = dict(inputs, audio_tokens=inputs["audio_tokens"].copy())
-    changed["audio_tokens"][:, 7:] = 99.0  # what padding holds must not matter
+    changed = dict(inputs, audio_frames=inputs["audio_frames"].copy())
+    changed["audio_frames"][:, 7:] = 99.0  # what padding frames hold must not matter
     assert np.allclose(np.asarray(head(changed)), p, atol=1e-5)
+    changed["audio_frames"][:, 3] = 99.0  # a real frame does
+    assert not np.allclose(np.asarray(head(changed)), p, atol=1e-4)
+    with pytest.raises(ValueError, match="frames_per_token"):
+        tm.token_fusion_head((4, 3), (10, 5))
+    with pytest.raises(TypeError, match="image_tokens"):
+        tm.token_fusion_head(4, (12, 5))
 
 
 # --------------------------------------------------------------------------- exercise checks
