@@ -7,10 +7,12 @@ AssertionError with a hint; it never reveals the solution.
 
 Example
 -------
->>> check_label_of("circle", "wood", 1)
+>>> check_label_of("circle", "wood", 0)
 Traceback (most recent call last):
 ...
-AssertionError: label_of('circle', 'wood'): expected a different class index, got 1. Hint: ...
+AssertionError: label_of('circle', 'wood'): expected a different class index, got 0. Hint: ...
+>>> check_label_of("circle", "wood", 1)
+✓ label_of('circle', 'wood'): correct, well done!
 """
 
 from __future__ import annotations
