@@ -474,9 +474,39 @@ def classifier(encoder, n_classes: int, learning_rate: float = 3e-3, name: str |
     learning_rate = check_real("learning_rate", learning_rate, positive=True)
     name = check_str("name", name if name is not None else f"{encoder.name}_classifier")
     out = layers.Dense(n_classes, activation="softmax", name=f"{encoder.name}_head")(encoder.output)
-    model = keras.Model(encoder.input, out, name=name)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])  # fmt: skip
+    return compile_classifier(keras.Model(encoder.input, out, name=name), learning_rate)
+
+
+def compile_classifier(model, learning_rate: float = 1e-3):
+    """Compile ``model`` for integer labels (Adam, sparse cross-entropy, accuracy) with its state built.
+
+    The same as ``model.compile(Adam(learning_rate), "sparse_categorical_crossentropy",
+    metrics=["accuracy"])``, except that the optimizer's variables and the accuracy
+    metric are created now rather than inside the first traced training step, so
+    ``fit`` traces that step once instead of twice (the same weights, a few seconds less
+    per model). Returns ``model``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The model to compile.
+    learning_rate : float
+        Adam's learning rate (positive).
+
+    Examples
+    --------
+    >>> model = compile_classifier(keras.Sequential([keras.Input((4,)), layers.Dense(3)]))
+    >>> model.optimizer.built
+    True
+    """
+    check_instance("model", model, keras.Model)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    model.optimizer.build(model.trainable_variables)
     return model
 
 

@@ -41,7 +41,7 @@ import numpy as np
 from keras import layers, ops
 
 from mmteach.constants import FUSIONS, MODALITIES
-from mmteach.features import SEQUENCE_KINDS, encoder_for
+from mmteach.features import SEQUENCE_KINDS, compile_classifier, encoder_for
 from mmteach.fusion import (
     WEIGHTED_MODES,
     InjectFusion,
@@ -316,11 +316,7 @@ def build_multimodal_model(
         name=name or f"{fusion}_{'_'.join(mods)}",
     )
     if compile:
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+        compile_classifier(model, learning_rate)  # optimizer state built now: one trace in fit, not two
     return model
 
 
@@ -613,11 +609,7 @@ def build_token_model(
     label = layers.Dense(n_classes, activation="softmax", name="label")(hidden)
     model = MultimodalModel(inputs=inputs, outputs=label, name=name or f"tokens_{fusion}_{'_'.join(mods)}")
     if compile:
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+        compile_classifier(model, learning_rate)  # optimizer state built now: one trace in fit, not two
     return model
 
 

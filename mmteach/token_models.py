@@ -53,7 +53,7 @@ from mmteach.attention import (
     TransformerBlock,
 )
 from mmteach.attention_numpy import positive_int
-from mmteach.features import PerImageStandardization
+from mmteach.features import PerImageStandardization, compile_classifier
 from mmteach.preprocessing import build_vocabulary, encode_texts, tokenize
 from mmteach.validation import check_str
 
@@ -74,34 +74,6 @@ __all__ = [
 QUESTION_LENGTH = 12
 CAPTION_LENGTH = 24
 _SIZE = _scenes.SCENE_SIZE
-
-
-def compile_classifier(model, learning_rate: float = 1e-3):
-    """Compile ``model`` for integer labels (Adam, sparse cross-entropy, accuracy) with its state built.
-
-    The same as ``model.compile(Adam(learning_rate), "sparse_categorical_crossentropy",
-    metrics=["accuracy"])``, except that the optimizer's variables and the accuracy
-    metric are created now rather than inside the first traced training step, so
-    ``fit`` traces that step once instead of twice. Returns ``model``.
-
-    Example
-    -------
-    >>> model = compile_classifier(keras.Sequential([keras.Input((4,)), layers.Dense(3)]))
-    >>> model.optimizer.built
-    True
-    """
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model: expected a keras.Model, got {type(model).__name__}")
-    rate = learning_rate
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-        raise ValueError(f"learning_rate: expected a positive number, got {learning_rate!r}")
-    model.compile(
-        optimizer=keras.optimizers.Adam(float(learning_rate)),
-        loss="sparse_categorical_crossentropy",
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
-    model.optimizer.build(model.trainable_variables)
-    return model
 
 
 def restart(model, weights) -> keras.Model:
