@@ -55,7 +55,7 @@ from mmteach.attention import (
 from mmteach.attention_numpy import positive_int
 from mmteach.features import PerImageStandardization, compile_classifier
 from mmteach.preprocessing import build_vocabulary, encode_texts, tokenize
-from mmteach.validation import check_str
+from mmteach.validation import check_real, check_str, check_str_sequence
 
 __all__ = [
     "QUESTION_LENGTH",
@@ -119,7 +119,9 @@ def scene_qa_data(sc, vocabulary=None):
     """
     _check_scenes(sc)
     texts = [" ".join(tokenize(q)) for q in sc.questions["question"]]
-    vocabulary = build_vocabulary(texts) if vocabulary is None else list(vocabulary)
+    vocabulary = (
+        build_vocabulary(texts) if vocabulary is None else check_str_sequence("vocabulary", vocabulary)
+    )
     x = {
         "image": sc.question_images().astype("float32") / 255.0,
         "question": encode_texts(texts, vocabulary, QUESTION_LENGTH),
@@ -192,7 +194,10 @@ def answer(probabilities, question_types) -> list[str]:
     from mmteach.applications.assistant import ANSWERS_BY_TYPE
 
     p = np.asarray(probabilities)
-    types = list(question_types)
+    types = check_str_sequence("question_types", question_types, non_empty=False)
+    unknown = sorted(set(types) - set(ANSWERS_BY_TYPE))
+    if unknown:
+        raise ValueError(f"question_types: expected types among {sorted(ANSWERS_BY_TYPE)}, got {unknown}")
     if p.ndim != 2 or p.shape[1] != len(_scenes.ANSWERS) or len(p) != len(types):
         raise ValueError(
             f"probabilities: expected shape ({len(types)}, {len(_scenes.ANSWERS)}), got {p.shape}"
@@ -211,7 +216,9 @@ def caption_ids(sc, vocabulary=None):
     """Scene captions as word ids ``(n, 24)`` and the vocabulary (built from them if not given)."""
     _check_scenes(sc)
     texts = [" ".join(tokenize(c)) for c in sc.meta["caption"]]
-    vocabulary = build_vocabulary(texts) if vocabulary is None else list(vocabulary)
+    vocabulary = (
+        build_vocabulary(texts) if vocabulary is None else check_str_sequence("vocabulary", vocabulary)
+    )
     return encode_texts(texts, vocabulary, CAPTION_LENGTH), vocabulary
 
 
@@ -224,6 +231,7 @@ def patch_encoder(
         positive_int("depth", depth),
         positive_int("heads", heads),
     )
+    name = check_str("name", name)
     image = keras.Input(shape=(_SIZE, _SIZE, 3), name="image")
     x = PerImageStandardization(name="image_standardize")(image)
     x = ModalityEmbedding(name="image_embedding")(PatchTokens(patch_size, width, name="image_tokens")(x))
@@ -279,6 +287,8 @@ def build_clip(image_encoder, vocab_size: int, width: int = 32, heads: int = 2, 
     """
     if not isinstance(image_encoder, keras.Model):
         raise TypeError(f"image_encoder: expected a keras.Model, got {type(image_encoder).__name__}")
+    width, heads = positive_int("width", width), positive_int("heads", heads)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
     captions = _caption_encoder(positive_int("vocab_size", vocab_size), width, heads)
     model = _Clip(image_encoder, captions, width, name="clip")
     # build every variable now (not inside the first traced step: that would trace it twice)

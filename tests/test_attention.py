@@ -312,3 +312,13 @@ def test_compile_classifier_traces_once_and_restart_repeats_a_fresh_run():
         tm.restart(model, start[:1])
     with pytest.raises(ValueError, match="learning_rate"):
         tm.compile_classifier(build(), 0.0)
+
+
+def test_token_answer_refuses_unknown_question_types_and_a_single_str():
+    from mmteach import scenes, token_models
+
+    p = np.zeros((1, len(scenes.ANSWERS)))
+    with pytest.raises(ValueError, match="question_types"):
+        token_models.answer(p, ["colour?"])
+    with pytest.raises(TypeError, match="question_types"):
+        token_models.answer(p, "count")
